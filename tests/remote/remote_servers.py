@@ -232,12 +232,30 @@ class S3:
         }
 
 
+def relay(
+    handler: BaseHTTPRequestHandler, upstream_port: int, drop: tuple[str, ...] = ()
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Forward ``handler``'s request (its body, its headers but ``drop``, lower-case names) to
+    the server on ``upstream_port``; its answer's status, headers and whole body, for a proxy
+    to pass on (as it changes them)."""
+    import http.client
+
+    n = int(handler.headers.get("Content-Length") or 0)
+    body = handler.rfile.read(n) if n else None
+    headers = {k: v for k, v in handler.headers.items() if k.lower() not in drop}
+    conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
+    conn.request(handler.command, handler.path, body=body, headers=headers)
+    answer = conn.getresponse()
+    data = answer.read()
+    conn.close()
+    return answer.status, answer.getheaders(), data
+
+
 def listing_ms_proxy(upstream_port: int, rewritten: list[int]) -> type[BaseHTTPRequestHandler]:
     """A pass-through proxy to the S3 server on ``upstream_port`` whose bucket listings carry
     LastModified with milliseconds (``...T12:00:00.123Z``), as MinIO and Ceph list them, where
     moto lists whole seconds; HEAD keeps its whole-second Last-Modified. Each listing rewritten
     is counted in ``rewritten``."""
-    import http.client
 
     class Proxy(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -246,21 +264,15 @@ def listing_ms_proxy(upstream_port: int, rewritten: list[int]) -> type[BaseHTTPR
             pass
 
         def _forward(self) -> None:
-            n = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(n) if n else None
-            conn = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
-            conn.request(self.command, self.path, body=body, headers=dict(self.headers.items()))
-            answer = conn.getresponse()
-            data = answer.read()
-            conn.close()
+            status, headers, data = relay(self, upstream_port)
             if b"<ListBucketResult" in data:
                 data = re.sub(rb"(<LastModified>[^<]*?)\.000Z", rb"\1.123Z", data)
                 rewritten.append(1)
-            self.send_response(answer.status)
-            for k, v in answer.getheaders():
+            self.send_response(status)
+            for k, v in headers:
                 if k.lower() not in ("content-length", "transfer-encoding", "connection"):
                     self.send_header(k, v)
-            length = answer.getheader("Content-Length", "0")
+            length = dict((k.lower(), v) for k, v in headers).get("content-length", "0")
             self.send_header("Content-Length", length if self.command == "HEAD" else str(len(data)))
             self.end_headers()
             if self.command != "HEAD":

@@ -4,14 +4,13 @@ RemoteTimeoutError naming it, over HTTP and S3 (moto behind a dripping proxy).""
 
 from __future__ import annotations
 
-import http.client
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
-from remote_servers import S3, free_port, serving
+from remote_servers import S3, free_port, relay, serving
 
 from lazyvol import _io
 from lazyvol.errors import OptionError, RemoteTimeoutError
@@ -70,15 +69,9 @@ def _dripping_proxy(upstream: int) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _forward(self) -> None:
-            n = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(n) if n else None
-            conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=30)
-            conn.request(self.command, self.path, body=body, headers=dict(self.headers.items()))
-            answer = conn.getresponse()
-            data = answer.read()
-            conn.close()
-            self.send_response(answer.status)
-            for k, v in answer.getheaders():
+            status, headers, data = relay(self, upstream)
+            self.send_response(status)
+            for k, v in headers:
                 if k.lower() not in ("transfer-encoding", "connection"):
                     self.send_header(k, v)
             self.end_headers()

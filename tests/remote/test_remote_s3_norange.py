@@ -3,14 +3,13 @@ as some gateways do): a ranged read is refused without receiving the whole objec
 
 from __future__ import annotations
 
-import http.client
 import threading
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import numpy as np
 import pytest
-from remote_servers import S3, free_port, serving
+from remote_servers import S3, free_port, relay, serving
 
 from lazyvol import _io
 from lazyvol.errors import RemoteReadError
@@ -32,16 +31,9 @@ def _range_dropping_proxy(upstream: int, sent: list[int]) -> type[BaseHTTPReques
             pass
 
         def _forward(self) -> None:
-            n = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(n) if n else None
-            headers = {k: v for k, v in self.headers.items() if k.lower() != "range"}
-            conn = http.client.HTTPConnection("127.0.0.1", upstream, timeout=30)
-            conn.request(self.command, self.path, body=body, headers=headers)
-            answer = conn.getresponse()
-            data = answer.read()
-            conn.close()
-            self.send_response(answer.status)
-            for k, v in answer.getheaders():
+            status, headers, data = relay(self, upstream, drop=("range",))
+            self.send_response(status)
+            for k, v in headers:
                 if k.lower() not in ("transfer-encoding", "connection"):
                     self.send_header(k, v)
             self.end_headers()
