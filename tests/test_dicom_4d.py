@@ -22,7 +22,7 @@ from lazyvol.dicom.dicom_time import tm_seconds as acquisition_seconds
 from lazyvol.dicom.ordering import RULE_NAMES, order_volumes
 from lazyvol.dicom.saved_scan import read_json_checked, write_json_atomic
 from lazyvol.errors import SeriesError
-from lazyvol.testing import write_dicom_4d_series, write_enhanced_dicom
+from lazyvol.testing import dicom_time, write_dicom_4d_series, write_enhanced_dicom
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 
@@ -630,18 +630,12 @@ def test_time_label_against_instance_numbers_is_kept_and_warned(tmp_path, label)
             ds.TemporalPositionIdentifier = n - t
         else:  # the volumes' times reversed, slice times kept within each
             sec = 3600.0 + 10.0 * (n - 1 - t) + 0.01 * (i % nk)
-            ds.AcquisitionTime = (
-                f"{int(sec // 3600):02d}{int(sec % 3600 // 60):02d}{sec % 60:09.6f}"
-            )
+            ds.AcquisitionTime = dicom_time(sec)
         ds.save_as(path)
     vol = lv.open(tmp_path / "s")
     (warned,) = [w for w in vol.meta["warnings"] if "4th axis" in w]
     assert "InstanceNumber (0020,0013) orders them otherwise" in warned and label in warned
     np.testing.assert_array_equal(vol.compute(), truth.stored[..., ::-1])
-
-
-def _hhmmss(sec: float) -> str:
-    return f"{int(sec // 3600):02d}{int(sec % 3600 // 60):02d}{sec % 60:09.6f}"
 
 
 @pytest.mark.parametrize("numbering", ["volume", "position"])
@@ -684,7 +678,7 @@ def test_acquisition_times_ranking_otherwise_than_the_instance_order_are_warned(
     for path in truth.files:
         ds = pydicom.dcmread(path)
         t, k = divmod(int(ds.InstanceNumber) - 1, nk)
-        ds.AcquisitionTime = _hhmmss(36000.0 + 10.0 * (n - 1 - t) + 15.0 * k)
+        ds.AcquisitionTime = dicom_time(36000.0 + 10.0 * (n - 1 - t) + 15.0 * k)
         ds.save_as(path)
     with pytest.warns(RuntimeWarning, match=r"AcquisitionTime \(0008,0032\) ranks them otherwise"):
         vol = lv.open(tmp_path / "s")
@@ -692,7 +686,7 @@ def test_acquisition_times_ranking_otherwise_than_the_instance_order_are_warned(
     np.testing.assert_array_equal(vol.compute(), truth.stored)
     (note,) = [w for w in vol.meta["warnings"] if "4th axis" in w]
     assert "volume t here is its volume [2, 1, 0][t]" in note
-    shown = [_hhmmss(36000.0 + 10.0 * (n - 1 - t)) for t in range(n)]
+    shown = [dicom_time(36000.0 + 10.0 * (n - 1 - t)) for t in range(n)]
     assert f"[{', '.join(shown)}]" in note and "volumes overlap in time" in note
 
 

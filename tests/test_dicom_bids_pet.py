@@ -19,7 +19,7 @@ from pydicom.sequence import Sequence
 
 import lazyvol as lv
 from lazyvol.dicom.dicom_time import tm_seconds
-from lazyvol.testing import write_dicom_4d_series, write_dicom_series
+from lazyvol.testing import dicom_time, write_dicom_4d_series, write_dicom_series
 from test_dicom_mosaic import sidecar_pair
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
@@ -235,14 +235,10 @@ def test_frame_starts_across_midnight(tmp_path: Path, dated: bool) -> None:
     first = min(min(row) for row in t.meta["acquisition_times"])
     start = 23 * 3600 + 59 * 60 + 57.0
 
-    def tm(s: float) -> str:
-        s %= 86400
-        return f"{int(s) // 3600:02d}{int(s) % 3600 // 60:02d}{s % 60:09.6f}"
-
     def midnight(ds: pydicom.Dataset) -> None:
         offset = tm_seconds(ds.AcquisitionTime) - first
-        _pet(ds, 0, SeriesTime=tm(start), ActualFrameDuration=2000)
-        ds.AcquisitionTime = tm(start + offset)
+        _pet(ds, 0, SeriesTime=dicom_time(start), ActualFrameDuration=2000)
+        ds.AcquisitionTime = dicom_time(start + offset)
         if dated:
             ds.AcquisitionDate = "20240101" if start + offset < 86400 else "20240102"
         elif "AcquisitionDate" in ds:

@@ -20,15 +20,9 @@ import pydicom
 import pytest
 
 import lazyvol as lv
-from lazyvol.testing import write_dicom_4d_series
+from lazyvol.testing import dicom_time, write_dicom_4d_series
 
 _KEYS = ("RepetitionTime", "RepetitionTimeExcitation", "FrameDuration", "FrameTimesStart")
-
-
-def _hms(seconds: float) -> str:
-    hh, rem = divmod(seconds, 3600)
-    mm, ss = divmod(rem, 60)
-    return f"{int(hh):02d}{int(mm):02d}{ss:09.6f}"
 
 
 @pytest.mark.parametrize(
@@ -58,13 +52,13 @@ def test_pet_repetition_time_is_the_measured_frame_interval_as_dcm2niix(
     for f in truth.files:
         ds = pydicom.dcmread(f)
         v, k = int(ds.TemporalPositionIdentifier) - 1, (int(ds.InstanceNumber) - 1) % nk
-        ds.AcquisitionTime = _hms(36000 + starts[v] + 0.1 * k)
+        ds.AcquisitionTime = dicom_time(36000 + starts[v] + 0.1 * k)
         if tr_ms is None:
             del ds.RepetitionTime
         else:
             ds.RepetitionTime = tr_ms
         if frame_ms == "series":
-            ds.SeriesTime = _hms(36000 - 5)
+            ds.SeriesTime = dicom_time(36000 - 5)
         elif frame_ms is not None:
             ds.ActualFrameDuration = frame_ms
         ds.save_as(f)
@@ -98,7 +92,7 @@ def test_pet_frame_durations_stated_keep_the_stated_values(tmp_path: Path, dcm2n
     for f in truth.files:
         ds = pydicom.dcmread(f)
         v = int(ds.TemporalPositionIdentifier) - 1
-        ds.AcquisitionTime = _hms(36000 + 10 * v)
+        ds.AcquisitionTime = dicom_time(36000 + 10 * v)
         ds.ActualFrameDuration = durations[v]
         ds.RepetitionTime = "1000"
         ds.save_as(f)
@@ -129,7 +123,7 @@ def test_pet_pixdim4_beside_a_frame_duration_is_dcm2niix_s(
     for f in truth.files:
         ds = pydicom.dcmread(f)
         v = int(ds.TemporalPositionIdentifier) - 1
-        ds.AcquisitionTime = _hms(36000 + 10 * v)
+        ds.AcquisitionTime = dicom_time(36000 + 10 * v)
         ds.ActualFrameDuration = durations[v]
         if tr_ms is None:
             del ds.RepetitionTime

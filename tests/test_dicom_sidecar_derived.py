@@ -11,7 +11,7 @@ import pydicom
 import pytest
 
 import lazyvol as lv
-from lazyvol.testing import write_dicom_4d_series, write_dicom_series
+from lazyvol.testing import dicom_time, write_dicom_4d_series, write_dicom_series
 
 SHAPE = (8, 6, 6)
 
@@ -78,7 +78,7 @@ def test_siemens_multiband_factor_from_slice_times(tmp_path, dcm2niix, manufactu
         k = int(ds.InstanceNumber - 1) % nk
         t = int(ds.AcquisitionNumber) - 1
         secs = 36000 + t * tr_s + (k % shots) * tr_s / shots
-        ds.AcquisitionTime = f"{int(secs // 3600):02d}{int(secs % 3600 // 60):02d}{secs % 60:09.6f}"
+        ds.AcquisitionTime = dicom_time(secs)
         ds.save_as(path)
     ref = _ref(dcm2niix, tmp_path / "s", tmp_path / "out")
     mine = _mine(tmp_path / "s", tmp_path / "v.nii")

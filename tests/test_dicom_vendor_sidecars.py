@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import lazyvol as lv
-from lazyvol.testing import write_dicom_4d_series, write_dicom_series
+from lazyvol.testing import dicom_time, write_dicom_4d_series, write_dicom_series
 from lazyvol.testing.dicom_4d import _rewrite
 
 SHAPE = (8, 6, 4)
@@ -120,12 +120,6 @@ def test_acquisition_time_slice_timing_of_one_volume_as_dcm2niix(
         np.testing.assert_allclose(mine["SliceTiming"], ref["SliceTiming"], atol=5e-3)
 
 
-def _hms(seconds: float) -> str:
-    hh, rem = divmod(seconds, 3600)
-    mm, ss = divmod(rem, 60)
-    return f"{int(hh):02d}{int(mm):02d}{ss:09.6f}"
-
-
 @pytest.mark.parametrize(
     ("manufacturer", "tr_ms", "starts", "extra"),
     [
@@ -154,7 +148,7 @@ def test_repetition_time_is_the_measured_volume_interval_as_dcm2niix(
 
     def edit(ds) -> None:
         v, k = int(ds.TemporalPositionIdentifier) - 1, (int(ds.InstanceNumber) - 1) % nk
-        ds.AcquisitionTime = _hms(36000 + starts[v] + 0.1 * k)
+        ds.AcquisitionTime = dicom_time(36000 + starts[v] + 0.1 * k)
         if tr_ms is None:
             del ds.RepetitionTime
         else:
@@ -275,7 +269,7 @@ def test_repetition_time_of_a_run_across_midnight_stays_as_dcm2niix(tmp_path, dc
     def edit(ds) -> None:
         t = starts[int(ds.TemporalPositionIdentifier) - 1]
         ds.AcquisitionDate = "20240101" if t < 86400 else "20240102"
-        ds.AcquisitionTime = _hms(t % 86400)
+        ds.AcquisitionTime = dicom_time(t)
         ds.RepetitionTime = "2000"
 
     _rewrite(truth.files, edit)

@@ -13,7 +13,7 @@ import pydicom
 import pytest
 
 import lazyvol as lv
-from lazyvol.testing import write_dicom_4d_series, write_mosaic_series
+from lazyvol.testing import dicom_time, write_dicom_4d_series, write_mosaic_series
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 
@@ -60,7 +60,7 @@ def test_two_runs_sharing_a_series_uid(tmp_path: Path) -> None:
         ds = pydicom.dcmread(f)
         t = str(ds.AcquisitionTime)
         secs = int(t[:2]) * 3600 + int(t[2:4]) * 60 + float(t[4:]) + 600
-        ds.AcquisitionTime = f"{int(secs // 3600):02d}{int(secs % 3600 // 60):02d}{secs % 60:09.6f}"
+        ds.AcquisitionTime = dicom_time(secs)
         ds.AcquisitionNumber = 2
         ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
         ds.InstanceNumber = int(ds.InstanceNumber) + 1000
@@ -170,7 +170,7 @@ def test_a_pause_by_design_is_named_among_the_causes(tmp_path: Path) -> None:
         ds = pydicom.dcmread(f)
         t = str(ds.AcquisitionTime)
         secs = int(t[:2]) * 3600 + int(t[2:4]) * 60 + float(t[4:]) + 60
-        ds.AcquisitionTime = f"{int(secs // 3600):02d}{int(secs % 3600 // 60):02d}{secs % 60:09.6f}"
+        ds.AcquisitionTime = dicom_time(secs)
         ds.save_as(f, enforce_file_format=False)
     _vol, messages = _open(tmp_path)
     (note,) = _uneven(messages)

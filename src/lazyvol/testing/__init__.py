@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from .dicom import (
     DicomSeriesTruth,
+    dicom_time,
     write_dicom_4d_series,
     write_dicom_series,
     write_enhanced_dicom,
@@ -41,6 +42,7 @@ __all__ = [
     "MosaicSeriesTruth",
     "ReaderCase",
     "ReaderTests",
+    "dicom_time",
     "phantom_slab",
     "write_dicom_4d_series",
     "write_dicom_series",

@@ -12,7 +12,13 @@ enhanced multi-frame file, :func:`write_dicom_4d_series` a 4D series of single-f
 from __future__ import annotations
 
 from .dicom_4d import write_dicom_4d_series
-from .dicom_base import DicomSeriesTruth, _ds_str, _phantom_values, orientation_cosines
+from .dicom_base import (
+    DicomSeriesTruth,
+    _ds_str,
+    _phantom_values,
+    dicom_time,
+    orientation_cosines,
+)
 from .dicom_enhanced import write_enhanced_dicom
 from .dicom_nm import write_nm_tomo
 from .dicom_series import write_dicom_series, write_series
@@ -21,6 +27,7 @@ __all__ = [
     "DicomSeriesTruth",
     "_ds_str",
     "_phantom_values",
+    "dicom_time",
     "orientation_cosines",
     "write_dicom_4d_series",
     "write_dicom_series",

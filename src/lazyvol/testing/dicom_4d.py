@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .dicom_base import DicomSeriesTruth, _ds_str
+from .dicom_base import DicomSeriesTruth, _ds_str, dicom_time
 from .dicom_series import write_dicom_series
 
 __all__ = ["write_dicom_4d_series"]
@@ -177,9 +177,7 @@ def _slice_attrs(
         secs = 10 * 3600 + t * tr_s + slice_rank[k] * tr_s / nk
         times[w, k] = secs
         if "AcquisitionTime" in labels:
-            hh, rem = divmod(secs, 3600)
-            mm, ss = divmod(rem, 60)
-            attrs["AcquisitionTime"] = f"{int(hh):02d}{int(mm):02d}{ss:09.6f}"
+            attrs["AcquisitionTime"] = dicom_time(secs)
         else:
             attrs["AcquisitionTime"] = "100000"
         if "TemporalPositionIdentifier" in labels:

@@ -147,6 +147,27 @@ def _ds_str(value: float) -> str:
     return str(format_number_as_ds(float(value)))
 
 
+def dicom_time(seconds: float) -> str:
+    """A DICOM TM value (``HHMMSS.FFFFFF``) for ``seconds`` after midnight, wrapped past 24 h.
+
+    Parameters
+    ----------
+    seconds : float
+        Seconds after midnight; a value of a day or more (or below zero) wraps around midnight,
+        as a scanner's clock does.
+
+    Returns
+    -------
+    str
+        Hours, minutes and seconds with six decimals, e.g. ``dicom_time(36000.5)`` gives
+        ``"100000.500000"``.
+    """
+    secs = round(float(seconds), 6) % 86400.0  # rounded first: never "60.000000" seconds
+    hh, rem = divmod(secs, 3600.0)
+    mm, ss = divmod(rem, 60.0)
+    return f"{int(hh):02d}{int(mm):02d}{ss:09.6f}"
+
+
 def _phantom_values(shape: Sequence[int], dt: np.dtype, bits: int, seed: int) -> np.ndarray:
     """Deterministic phantom covering the stored range (both extremes appear)."""
     if dt.kind == "f":

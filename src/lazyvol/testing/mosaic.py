@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .dicom import _ds_str, orientation_cosines
+from .dicom import _ds_str, dicom_time, orientation_cosines
 
 __all__ = ["MosaicSeriesTruth", "csa2_bytes", "write_mosaic_series", "write_uih_grid_series"]
 
@@ -350,7 +350,7 @@ def _write_mosaic_file(
     ds.InstanceNumber = t + 1
     ds.AcquisitionNumber = t + 1
     secs = 36000.0 + t * repetition_ms / 1000.0
-    ds.AcquisitionTime = f"{int(secs // 3600):02d}{int(secs % 3600 // 60):02d}{secs % 60:09.6f}"
+    ds.AcquisitionTime = dicom_time(secs)
     kind = "DIFFUSION" if diffusion is not None else "M"
     ds.ImageType = ["ORIGINAL", "PRIMARY", kind, "ND", "MOSAIC"]
     ds.ImagePositionPatient = [_ds_str(v) for v in corner]
@@ -461,9 +461,7 @@ def write_uih_grid_series(
                 item = Dataset()
                 item.ImagePositionPatient = [_ds_str(x) for x in tile_pos[t][:3]]
                 secs = 36000.0 + v * 2.0 + truth.slice_times_ms[t] / 1000.0
-                item.AcquisitionTime = (
-                    f"{int(secs // 3600):02d}{int(secs % 3600 // 60):02d}{secs % 60:09.6f}"
-                )
+                item.AcquisitionTime = dicom_time(secs)
                 items.append(item)
             ds.add_new(0x00651051, "SQ", DicomSequence(items))
         ds.save_as(path, enforce_file_format=True)
