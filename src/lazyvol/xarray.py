@@ -45,7 +45,7 @@ import numpy as np
 
 from ._source_index import source_axes
 from ._xarray_images import SLICE_ATTRIBUTES, slice_attributes
-from .errors import OptionError
+from .errors import OptionError, _printable
 from .nifti_codes import NIFTI_SUFFIXES
 from .zarr_meta import is_lazyvol_store
 from .zarr_nifti import axis4_times, mm_per_unit, space_unit
@@ -315,28 +315,15 @@ def _attrs(vol: Volume) -> dict[str, Any]:
         # and their units attribute, in that unit)
         "voxel_size_mm": [float(s) * mm_per_unit(space_unit(vol.meta)) for s in vol.spacing[:3]],
     }
+    # a file name that is not valid UTF-8 (a Latin-1 name from an old archive: os.fsdecode gives
+    # its bytes as lone surrogates, which made to_netcdf raise) is kept with those bytes as \xNN
     if vol.source:
-        attrs["source"] = _encodable(str(vol.source))
+        attrs["source"] = _printable(str(vol.source))
     for key in ("format", "modality", "series_description", "series_uid", "axis4"):
         value = vol.meta.get(key)
         if isinstance(value, str | int | float):
-            attrs[key] = _encodable(value) if isinstance(value, str) else value
+            attrs[key] = _printable(value) if isinstance(value, str) else value
     return attrs
-
-
-def _encodable(text: str) -> str:
-    """``text`` as UTF-8 can hold it: in a file name that is not valid UTF-8 (a Latin-1 name from
-    an old archive, which ``os.fsdecode`` gives with its bytes as lone surrogates) each such byte
-    is written as a backslash escape (``x9e`` after the backslash); the surrogates made
-    ``to_netcdf`` raise UnicodeEncodeError."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        try:
-            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        except UnicodeEncodeError:  # (surrogates no file name decoding made)
-            return text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return text
 
 
 def _coords(vol: Volume, chunks: tuple[tuple[int, ...], ...] | None) -> dict[str, Any]:
