@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -64,6 +65,43 @@ def _one_line_warnings() -> Iterator[None]:
         yield
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP received: unwinds as Ctrl-C does, so writers remove their temporary files."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _termination_unwinds() -> Iterator[None]:
+    """SIGTERM and SIGHUP (``timeout``, batch schedulers at their time limit, ``docker stop``, a
+    closed terminal) raise :class:`_Terminated` in the main thread instead of killing the process
+    where it stands: a write in progress then removes its temporary file or store, as on Ctrl-C
+    (killed outright, it left them, hidden, beside the destination until the next write there).
+    A signal the caller set to be ignored (``nohup``) or handled stays so; outside the main
+    thread (``main`` called from a thread) nothing is installed."""
+
+    def unwind(signum: int, frame: object) -> None:
+        raise _Terminated(signum)
+
+    previous: dict[int, object] = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is None:
+            continue
+        try:
+            if signal.getsignal(signum) is signal.SIG_DFL:
+                previous[signum] = signal.signal(signum, unwind)
+        except ValueError:  # not the main thread
+            break
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
         with _one_line_warnings(), _scheduler(args.scheduler, args.connect_timeout):
@@ -98,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lazyvol: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     try:
-        with safe_output(secrets):
+        with _termination_unwinds(), safe_output(secrets):
             try:
                 status = _run(args)
                 sys.stdout.flush()  # (a write error of buffered output surfaces here, not at exit)
@@ -111,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 # A bug: show its traceback, but through the redacting stream.
                 traceback.print_exc()
                 return 1
+    except _Terminated as exc:
+        name = signal.Signals(exc.signum).name
+        print(f"lazyvol: terminated ({name})", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("lazyvol: interrupted", file=sys.stderr)
         return 130
