@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._location import Location, is_url
+from .._special_files import link_to_nothing
 from ..errors import LazyvolError, _printable
 
 #: Exit status for lazyvol errors (bad input, unreadable files) -- argparse uses 2 for usage errors too.
@@ -350,7 +351,12 @@ def _check_source(path: str, flag: str = "") -> None:
             raise SourceNotFoundError(
                 f"{shown}: {bare} is a file, not a folder; drop the trailing '/'"
             )
-        raise SourceNotFoundError(f"{shown}: no such file or directory")
+        # (a link whose target is missing, such as a git-annex file not fetched, is there for
+        # `ls`: say where it leads, as lv.open does)
+        link = link_to_nothing(path)
+        raise SourceNotFoundError(
+            f"{shown}: {f'is {link}' if link else 'no such file or directory'}"
+        )
     if os.path.isfile(path) and path.rstrip("/").lower().endswith(".zarr"):
         raise CommandError(
             f"{shown}: is a file, but a Zarr store (.zarr) is a folder; give the store's folder"
