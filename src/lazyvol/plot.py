@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import dask
 import numpy as np
 
+from .errors import DataTypeError, OptionError
 from .zarr_nifti import space_unit
 
 if TYPE_CHECKING:
@@ -71,7 +72,8 @@ def plot_volume(
         World point (RAS+) in the affine's unit (mm unless the source states another);
         default the volume's centre.
     voxel : (i, j, k), optional
-        The point as voxel indices instead.
+        The point as voxel indices instead (rounded to whole voxels; negative ones count from
+        the end, as numpy's do).
     t : int
         4th-axis index shown for 4D volumes.
     convention : {"radiological", "neurological"}
@@ -83,11 +85,19 @@ def plot_volume(
     Returns
     -------
     matplotlib.figure.Figure
+
+    Raises
+    ------
+    OptionError
+        ``point`` or ``voxel`` is not three finite numbers or lies outside the volume (the message
+        gives the volume's extent), or ``convention`` is another word.
+    DataTypeError
+        The volume holds no plain numbers (RGB, complex).
     """
     if convention not in _CONVENTIONS:
-        raise ValueError(f"convention must be one of {_CONVENTIONS}, got {convention!r}")
+        raise OptionError(f"plot: convention must be one of {_CONVENTIONS}, got {convention!r}")
     if vol.dtype.names or vol.dtype.kind not in "biuf":
-        raise TypeError(f"plot() shows numbers; this volume holds {vol.dtype}")
+        raise DataTypeError(f"plot() shows numbers; this volume holds {vol.dtype}")
     plt = _require_matplotlib()
     aff = np.asarray(vol.affine, dtype=np.float64)
     idx = _point_index(aff, vol.shape[:3], point, voxel)
@@ -116,14 +126,51 @@ def _point_index(
     point: Sequence[float] | None,
     voxel: Sequence[int] | None,
 ) -> list[int]:
-    """The voxel (clipped into the volume) nearest to ``voxel``, ``point`` (world) or the centre."""
+    """The voxel nearest to ``voxel``, ``point`` (world) or the centre.
+
+    Raises
+    ------
+    OptionError
+        Not three finite numbers, or a voxel outside the volume (a point or voxel beyond an edge
+        was drawn at that edge, its views labelled with the edge's place).
+    """
+    if voxel is None and point is None:
+        return [int(v) for v in np.rint((np.asarray(shape3, dtype=np.float64) - 1) / 2)]
+    name = "voxel" if voxel is not None else "point"
+    given = _three_numbers(voxel if voxel is not None else point, name)
     if voxel is not None:
-        ijk = np.asarray(voxel, dtype=np.float64)
-    elif point is not None:
-        ijk = (np.linalg.inv(aff) @ np.r_[np.asarray(point, dtype=np.float64), 1.0])[:3]
+        ijk = np.rint(given)
+        ijk = np.where(ijk < 0, ijk + np.asarray(shape3), ijk)  # (numpy's negative indices)
     else:
-        ijk = (np.asarray(shape3, dtype=np.float64) - 1) / 2
-    return [int(np.clip(np.rint(v), 0, n - 1)) for v, n in zip(ijk, shape3, strict=True)]
+        ijk = np.rint((np.linalg.inv(aff) @ np.r_[given, 1.0])[:3])
+    if all(0 <= v < n for v, n in zip(ijk, shape3, strict=True)):
+        return [int(v) for v in ijk]
+    if voxel is not None:
+        raise OptionError(
+            f"plot: voxel={tuple(voxel)} is outside the volume of shape {tuple(shape3)}; give "
+            "indices from 0 to the shape's size - 1 (or negative ones, counted from the end)"
+        )
+    corners = np.array(np.meshgrid(*[[0, n - 1] for n in shape3], indexing="ij")).reshape(3, -1)
+    world = (aff[:3, :3] @ corners + aff[:3, 3:]).T
+    box = ", ".join(
+        f"{c} {lo:.1f} to {hi:.1f}"
+        for c, lo, hi in zip("xyz", world.min(axis=0), world.max(axis=0), strict=True)
+    )
+    raise OptionError(
+        f"plot: point={tuple(float(v) for v in given)} is outside the volume, which spans {box} "
+        "(RAS+: x grows to the patient's right, y to anterior, z to superior; a DICOM viewer's "
+        "LPS coordinates have x and y negated); give a point inside it, or voxel=(i, j, k)"
+    )
+
+
+def _three_numbers(values: Any, name: str) -> np.ndarray:
+    try:
+        out = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        out = np.empty(0)
+    if out.shape != (3,) or not np.isfinite(out).all():
+        raise OptionError(f"plot: {name}={values!r} must be three finite numbers")
+    return out
 
 
 def _view_images(
