@@ -413,7 +413,7 @@ class _OpenLazyvol:
         meta = from_json(self.lv.get("meta", {}))
         if not self.lv.get(PER_VOLUME_ATTR):
             source_volumes(meta)  # (an older lazyvol's store: its source's lists)
-        source = str(self.lv.get("source") or store)
+        source = str(from_json(self.lv.get("source")) or store)
         georef = (affine, meta, source)
         # In the meta, where it travels with every selection of the volume; None for a store of a
         # source that records none (an older lazyvol's, or a remote source's): its source files'

@@ -21,7 +21,7 @@ import numpy as np
 from . import _json
 from ._fsutil import OLD_MARK, TMP_MARK
 from ._location import display_url, is_inner_key, is_url
-from .errors import FormatError, IntegrityError, UnsupportedError
+from .errors import FormatError, IntegrityError, UnsupportedError, _printable
 from .zarr_integrity import canonical_json, sha256_hex
 
 __all__ = [
@@ -79,10 +79,18 @@ def to_json(obj: Any) -> Any:
     """JSON-safe copy of metadata: numpy values become Python ones; NaN/inf are tagged.
 
     URLs lose any user, password and credential query value (``***``): nothing lazyvol writes
-    carries a credential.
+    carries a credential. A file name that is not valid UTF-8 (an old archive's Latin-1 name,
+    which Python holds with lone surrogates) is tagged with its bytes, ``{"$fsname": "caf\\xe9",
+    "$fsbytes": "636166e9"}``: written as it was, a lone surrogate made the ``zarr.json`` invalid
+    UTF-8, which strict JSON readers (other Zarr implementations) refuse.
     """
     if isinstance(obj, dict):
-        return {str(k): to_json(v) for k, v in obj.items()}
+        return {_printable(str(k)): to_json(v) for k, v in obj.items()}
+    if isinstance(obj, str) and (shown := _printable(obj)) != obj:
+        raw = obj.encode("utf-8", "surrogateescape") if _escaped_bytes(obj) else None
+        if raw is None:  # (surrogates no file-name decoding made: kept as shown)
+            return shown
+        return {"$fsname": shown, "$fsbytes": raw.hex()}
     if isinstance(obj, list | tuple):
         return [to_json(v) for v in obj]
     if isinstance(obj, np.ndarray):
@@ -111,11 +119,25 @@ def _without_credentials(url: str) -> str:
     return display_url(url)
 
 
+def _escaped_bytes(text: str) -> bool:
+    try:
+        text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def from_json(obj: Any) -> Any:
-    """Inverse of :func:`to_json` (tagged NaN/inf become floats again)."""
+    """Inverse of :func:`to_json` (tagged NaN/inf become floats again, tagged file names the
+    names with their bytes)."""
     if isinstance(obj, dict):
         if set(obj) == {"$float"}:
             return float(obj["$float"])
+        if set(obj) == {"$fsname", "$fsbytes"} and isinstance(obj["$fsbytes"], str):
+            try:
+                return bytes.fromhex(obj["$fsbytes"]).decode("utf-8", "surrogateescape")
+            except ValueError:
+                return str(obj["$fsname"])
         return {k: from_json(v) for k, v in obj.items()}
     if isinstance(obj, list):
         return [from_json(v) for v in obj]

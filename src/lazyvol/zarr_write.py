@@ -42,7 +42,7 @@ from ._fsutil import (
 from ._location import absolute_source
 from ._write_target import local_destination, written_through
 from .chunking import rechunk_source
-from .errors import LazyvolError, UnsupportedError, WriteError
+from .errors import LazyvolError, UnsupportedError, WriteError, _printable
 from .geometry import affine_problem
 from .nifti_make import store_header_bytes
 from .scaling import numbers_hint
@@ -426,7 +426,8 @@ class _StoreWriter:
             "version": OME_VERSION,
             "multiscales": [
                 {
-                    "name": os.path.basename(self.dest),
+                    # (a name that is not valid UTF-8 shown with \xNN: JSON text is Unicode)
+                    "name": _printable(os.path.basename(self.dest)),
                     "axes": ome_axes(self.ndim, self.meta, affine),
                     "datasets": self.datasets,
                     "type": "mean",
@@ -467,7 +468,7 @@ class _StoreWriter:
                 "version": self.version,
                 "complete": True,
                 "created": time.time(),
-                "source": to_json(source),
+                "source": _shown_source(source),
                 "checksums": zi.CHECKSUMS,
                 **group_hashes(_read_bytes(os.path.join(self.tmp, "zarr.json"))),
                 "levels": self.level_info,
@@ -503,6 +504,13 @@ def _header_token(vol: Volume) -> str | None:
         token = vol.meta[HEADER_FILES_KEY]
         return token if isinstance(token, str) else None
     return header_files_token(vol.meta)
+
+
+def _shown_source(source: Any) -> Any:
+    """The manifest's ``source``, a string (what ``lazyvol cache list`` shows): a file name that
+    is not valid UTF-8 with its bytes as \\xNN (the group attributes keep it exactly)."""
+    out = to_json(source)
+    return out["$fsname"] if isinstance(out, dict) else out
 
 
 def _write_manifest(tmp: str, manifest: dict[str, Any]) -> None:
