@@ -26,7 +26,17 @@ def _output_kind(dst: str) -> str:
     if low.endswith(".zarr"):
         return "zarr"
     if low.endswith((".nii", ".nii.gz")):
+        if dst.endswith("/"):  # (it wrote the file x.nii.gz where the folder x.nii.gz/ was asked)
+            raise CommandError(
+                f"{dst}: a NIfTI destination is a file, not a folder; drop the trailing '/'"
+            )
         return "nifti"
+    if not is_url(dst) and os.path.isdir(dst):
+        # (dcm2niix's -o names an output folder; convert writes one volume, to the file named)
+        raise CommandError(
+            f"{dst}: is a folder; give the file to write in it, such as "
+            f"{os.path.join(dst, 'volume.nii.gz')} (or .nii, .zarr): convert writes one volume"
+        )
     raise CommandError(
         f"{dst}: unknown output format; the destination must end in .zarr, .nii or .nii.gz"
     )
