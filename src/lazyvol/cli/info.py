@@ -145,9 +145,15 @@ def volume_info(vol: Any, path: str, storage: dict[str, Any] | None = None) -> d
         meta["nifti_fields"] = {**fields, "extensions": shown}
     files = vol.meta.get("files")
     listed = files if isinstance(files, list) and files else None
-    return {
+    written_from = _written_from(vol, path, storage or {})
+    if written_from is not None:
+        # A lazyvol store keeps its source's metadata (format, file list): the store is what is
+        # described, on disk; the source's format is named as such (it showed "format DICOM",
+        # "files 150" and the DICOM files' size for a store written from a DICOM series)
+        files = listed = None
+    out = {
         "path": display_source(path),
-        "format": vol.meta.get("format", ""),
+        "format": "zarr" if written_from is not None else vol.meta.get("format", ""),
         "shape": list(vol.shape),
         "dtype": str(vol.dtype),
         "voxel_size": [float(s) for s in vol.spacing],
@@ -161,6 +167,32 @@ def volume_info(vol: Any, path: str, storage: dict[str, Any] | None = None) -> d
         "size_in_memory": int(vol.nbytes),
         "meta": meta,
     }
+    if written_from is not None:
+        out["source_format"] = written_from
+    return out
+
+
+def _written_from(vol: Any, path: str, storage: dict[str, Any]) -> str | None:
+    """The format of the source a lazyvol Zarr store at ``path`` was written from (``"DICOM"``,
+    ``"nifti1"``, ...); None when ``path`` is no lazyvol store (a source file or folder, or a
+    store another tool wrote: ``"ome-zarr"``)."""
+    from ..errors import LazyvolError
+    from ..formats.registry import pick
+
+    found = vol.meta.get("format")
+    if not isinstance(found, str) or not found or found == "ome-zarr":
+        return None
+    try:
+        reader = pick(_io_location(path, storage))
+    except LazyvolError:
+        return None
+    return found if reader.name == "zarr" else None
+
+
+def _io_location(path: str, storage: dict[str, Any]) -> Any:
+    from .. import _io
+
+    return _io.Location.of(path, storage.get("storage_options"))
 
 
 def _voxel_text(sizes: list[float], units: list[str | None]) -> str:
@@ -185,8 +217,11 @@ def _print_volume_info(info: dict[str, Any], series: dict[str, Any] | None = Non
             ("uid", series["uid"] or "-"),
             ("volume id", series["id"] or "-"),
         ]
+    shown = info["format"] or "-"
+    if info.get("source_format"):
+        shown += f" (written from {info['source_format']})"
     rows += [
-        ("format", info["format"] or "-"),
+        ("format", shown),
         ("shape", " x ".join(str(s) for s in info["shape"])),
         ("dtype", info["dtype"]),
         ("voxel size", _voxel_text(info["voxel_size"], info["voxel_units"])),
