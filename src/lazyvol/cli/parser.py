@@ -8,9 +8,10 @@ fast.
 from __future__ import annotations
 
 import argparse
+import difflib
 import re
 import textwrap
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ._common import EXIT_ERROR, _bins, _finite_float, _non_negative_float
 from ._dicom_options import add_dicom_arguments, dicom_usage_problem
@@ -101,6 +102,37 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(EXIT_ERROR, f"lazyvol: error: {message} (usage: {self.prog} --help)\n")
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        """As argparse's, but an option the subcommand does not take is told against that
+        subcommand (``lazyvol stats --help``, not ``lazyvol --help``), with the option it most
+        resembles (``--percentile``: ``--percentiles``)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            sub = self._subcommand(getattr(parsed, "command", None))
+            message = f"unrecognized arguments: {' '.join(extras)}"
+            if sub is not None:
+                known = [o for a in sub._actions for o in a.option_strings if o.startswith("--")]
+                near = [
+                    f"{e} -> {m[0]}"
+                    for e in extras
+                    if e.startswith("--")
+                    and (
+                        m := difflib.get_close_matches(e.split("=", 1)[0], known, n=1, cutoff=0.75)
+                    )
+                ]
+                if near:
+                    message += f" (did you mean: {', '.join(near)}?)"
+                sub.error(message)
+            self.error(message)
+        return parsed
+
+    def _subcommand(self, command: Any) -> argparse.ArgumentParser | None:
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction) and command in action.choices:
+                found: argparse.ArgumentParser = action.choices[command]
+                return found
+        return None
 
 
 def _add_info(sub: argparse._SubParsersAction[_Parser], parents: list[_Parser]) -> None:
