@@ -43,12 +43,34 @@ def not_an_image(
         inner = _first_field(ome["well"]) or "0"
         what = "an OME-Zarr HCS well (one image per field of view)"
     else:
+        if _xarray_of_lazyvol(attrs):
+            # (ds.to_zarr of a dataset xr.open_dataset(..., engine="lazyvol") made: reopened with
+            # the engine, it got the generic refusal below)
+            return (
+                f"{store}: a dataset xarray wrote (Dataset.to_zarr) from lazyvol's xarray engine, "
+                "not a lazyvol store: reopen it with xarray.open_zarr(store); "
+                "lazyvol.xarray.affine_of(ds.image) gives its affine. lazyvol.open reads the "
+                "stores Volume.to_zarr writes"
+            )
         return (
             f"{store}: a Zarr store that is neither a lazyvol store (group attribute 'lazyvol') "
-            "nor an OME-Zarr image (attribute 'ome' with 'multiscales'); open it with zarr directly"
+            "nor an OME-Zarr image (attribute 'ome' with 'multiscales'); open it with zarr directly "
+            "(or xarray.open_zarr, for a dataset xarray wrote)"
         )
     return (
         f"{store}: {what}, not one image; open one of its images, e.g. {store.rstrip('/')}/{inner}"
+    )
+
+
+def _xarray_of_lazyvol(attrs: dict[str, Any]) -> bool:
+    """Whether group attributes are those lazyvol's xarray engine gives a dataset (its affine's
+    16 numbers and its source), as ``Dataset.to_zarr`` keeps them."""
+    affine = attrs.get("affine")
+    return (
+        isinstance(affine, list)
+        and len(affine) == 16
+        and all(isinstance(v, int | float) for v in affine)
+        and isinstance(attrs.get("source"), str)
     )
 
 
