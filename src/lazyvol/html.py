@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._units import human_bytes
+from .errors import _printable
 from .geometry import voxel_sizes
 from .zarr_nifti import space_unit
 
@@ -107,4 +108,7 @@ def volume_html(vol: Volume) -> str:
             + "</pre></details>"
         )
     parts.append("</div>")
-    return "".join(parts)
+    # A file name that is not valid UTF-8 (a Latin-1 name from an old archive: Python holds its
+    # bytes as lone surrogates) is shown with them as \xNN: the page is sent to the notebook as
+    # UTF-8, which cannot hold a lone surrogate
+    return _printable("".join(parts))
