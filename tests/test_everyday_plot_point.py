@@ -85,3 +85,19 @@ def test_other_refusals_are_lazyvol_errors(vol_and_truth, tmp_path):
     nib.save(nib.Nifti1Image(np.zeros((3, 3, 3), np.complex64), np.eye(4)), tmp_path / "c.nii")
     with pytest.raises(DataTypeError):
         lv.open(tmp_path / "c.nii").plot()
+
+
+def test_a_latin1_file_name_is_drawn(tmp_path):
+    """A source named in Latin-1 (an old archive's ``t\\xeate.nii``: Python holds the byte as a
+    lone surrogate) made ``plot()`` raise matplotlib's TypeError laying out the title; the title
+    shows the byte as ``\\xea`` now."""
+    import os
+
+    name = tmp_path / os.fsdecode(b"t\xeate.nii")
+    x = np.random.default_rng(2).random((5, 4, 3)).astype("float32")
+    nib.save(nib.Nifti1Image(x, AFFINE), name)
+    fig = lv.open(name).plot()
+    fig.savefig(tmp_path / "view.png")
+    assert "t\\xeate.nii" in fig._suptitle.get_text()
+    np.testing.assert_array_equal(_axial(fig), x[:, :, 1].T)
+    plt.close(fig)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import dask
 import numpy as np
 
-from .errors import DataTypeError, OptionError
+from .errors import DataTypeError, OptionError, _printable
 from .zarr_nifti import space_unit
 
 if TYPE_CHECKING:
@@ -291,7 +291,9 @@ def _title(
         else "neurological: the patient's right is on the right"
     )
     oblique = "  [oblique: views are the nearest voxel planes]" if _oblique(aff) else ""
-    src = f"{vol.source}  " if vol.source else ""
+    # (a file name that is not valid UTF-8 holds lone surrogates, which matplotlib's text
+    # layout refuses with a TypeError: shown with its bytes as \xNN)
+    src = f"{_printable(str(vol.source))}  " if vol.source else ""
     tpart = f"  t={t}" if vol.ndim > 3 else ""
     return (
         f"{src}voxel {tuple(idx)}{tpart}  ({where} {unit}, RAS)\n{conv} (axial and coronal views)"
