@@ -120,6 +120,22 @@ def _load(
         ) from exc
 
 
+def _real_affine(affine: np.ndarray, mat: str, where: str) -> np.ndarray:
+    """``affine`` as float64; one of complex numbers (a ``.mat`` saved from complex values,
+    which numpy's cast would cut to their real parts with only a ComplexWarning) is refused
+    unless every imaginary part is 0, naming the ``.mat``."""
+    if affine.dtype.kind == "c":
+        if np.any(affine.imag != 0):  # (a NaN imaginary part too)
+            raise _mat_refused(
+                mat, where, "holds an affine of complex numbers (non-zero imaginary parts)"
+            )
+        affine = affine.real
+    try:
+        return np.asarray(affine, dtype=np.float64)
+    except (TypeError, ValueError) as exc:  # (object entries nibabel's product let through)
+        raise _mat_refused(mat, where, f"holds an affine that is not numbers ({exc})") from exc
+
+
 def _stored_pixdim(img: Any, head: bytes) -> list[float] | None:
     """pixdim[1:4] exactly as stored, before nibabel's load-time fixes (None if unreadable)."""
     hdr = img.header
@@ -162,7 +178,8 @@ def analyze_header(
     sidecar = functools.cache(sidecar)  # (read once)
     img, disk_dtype, offset, slope, inter = _load(where, head, sidecar, single, mat)
     source = "mat" if sidecar("mat") else "base"  # (nibabel refuses a .mat it does not use)
-    problem = affine_problem(np.asarray(img.affine, dtype=np.float64))
+    affine = _real_affine(np.asarray(img.affine), mat, where)
+    problem = affine_problem(affine)
     if source == "mat" and problem is not None:
         raise _mat_refused(mat, where, f"holds an affine that {problem}")
     hdr = img.header
@@ -203,7 +220,7 @@ def analyze_header(
         raw_slope=1.0,
         raw_inter=0.0,
         candidates=[
-            (source, mat if source == "mat" else f"pixdim[1:4] = [{pixdim}]", lambda: img.affine)
+            (source, mat if source == "mat" else f"pixdim[1:4] = [{pixdim}]", lambda: affine)
         ],
         pixdim_stored=stored if stored is not None else used,
         pixdim_used=used,
