@@ -344,6 +344,13 @@ def check_header(path: Any, hdr: ParsedHeader) -> None:
         raise FormatError(f"{path}: {label} dim[0] = {ndim} is outside 1..7; the header is corrupt")
     # The shape as parsed: FreeSurfer's long vectors say dim = [3, -1, 1, 1] with the length in
     # glmin (nibabel writes them for any image of more than 32767 voxels).
+    freesurfer = ndim >= 3 and dim[1:4].tolist() == [-1, 1, 1]  # (nibabel's rule)
+    if hdr.format == "nifti1" and freesurfer and hdr.shape[0] < 1:
+        raise FormatError(
+            f"{path}: NIfTI field glmin = {hdr.shape[0]}: dim = {dim[: ndim + 1].tolist()} says a "
+            "FreeSurfer-style long vector (dim[1] = -1), whose length is in glmin, but glmin is "
+            "not a positive length; the header is corrupt"
+        )
     if any(n < 1 for n in hdr.shape):
         raise FormatError(
             f"{path}: {label} dim = {dim[: ndim + 1].tolist()} has a dimension < 1; "
