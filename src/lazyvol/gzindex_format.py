@@ -11,6 +11,7 @@ import errno
 import hashlib
 import itertools
 import os
+import stat
 import struct
 import tempfile
 import zlib
@@ -89,7 +90,7 @@ def open_index(path: str | os.PathLike[str]) -> Any:
     OSError
         The file cannot be read.
     """
-    f = open(path, "rb")
+    f = _open_regular(path)
     try:
         size = os.fstat(f.fileno()).st_size
         if size < _SUM_LEN + 7 + _HEAD.size:
@@ -115,6 +116,21 @@ def open_index(path: str | os.PathLike[str]) -> Any:
         raise
 
 
+def _open_regular(path: str | os.PathLike[str]) -> Any:
+    """``path`` opened for reading when it is a regular file (after links), else OSError
+    (``EINVAL``): a FIFO where an index is looked for (the cache directory may be shared) would
+    block an ordinary open until a writer came, and a device is no index. Opened non-blocking,
+    then checked on the descriptor."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a seek index is one)", str(path))
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
 _HEAD = struct.Struct("<QQIII")  # compressed size, uncompressed size, spacing, window, points
 _POINT = struct.Struct("<QQBB")  # compressed offset, uncompressed offset, bits, has a window
 
@@ -134,7 +150,7 @@ def index_sizes(path: Path) -> tuple[int, int] | None:
         fine, and must not be deleted as one that does not fit.
     """
     try:
-        with open(path, "rb") as f:
+        with _open_regular(path) as f:
             head = f.read(7 + _HEAD.size)
     except OSError as exc:
         if exc.errno in RESOURCE_ERRNOS:
