@@ -106,3 +106,18 @@ def test_scaling_past_the_complex64_range_is_still_refused(tmp_path: Path) -> No
         lv.open(path, dtype="complex64").compute()
     got = lv.open(path, dtype="complex128").compute()
     _assert_parts(got, *_truth(data, 10.0, 0.0))
+
+
+@pytest.mark.skipif(
+    np.finfo(np.longdouble).nmant <= np.finfo(np.float64).nmant,
+    reason="long double is no wider than float64 here",
+)
+@pytest.mark.parametrize("value", [2**60 + 1, -(2**62) - 3, 2**53 + 1])
+def test_complex256_scales_in_long_double(tmp_path: Path, value: int) -> None:
+    # int64 values past float64's 53 bits: complex256's long double parts hold them exactly
+    data = np.full(SHAPE, value, dtype=np.int64)
+    path = _save(tmp_path, data, 1.0, 1.0, ".nii")
+    got = lv.open(path, dtype="complex256").compute()
+    want = np.longdouble(value) + np.longdouble(1)
+    assert int(want) == value + 1  # (the truth is exact in long double)
+    assert (got.real == want).all() and (got.imag == 0).all()

@@ -303,7 +303,7 @@ def _scale_parts_into(
 ) -> None:
     """``dest[...] = src * slope + inter`` for a complex ``dest``, part by part: the real part
     ``re * slope + inter``, the imaginary part ``im * slope`` (0 for real ``src``), each computed
-    in float64 and rounded once. numpy's complex product promotes the real slope to a complex
+    in float64 (complex256: long double) and rounded once. numpy's complex product promotes the real slope to a complex
     number, and its ``0 * inf`` makes a stored inf read as ``inf+nanj`` (a real inf asked for as
     complex, or a complex ``inf+1j`` scaled by 2); the same checks as :func:`scale_into` apply."""
     pairs = [(src.real if src.dtype.kind == "c" else src, dest.real, float(inter))]
@@ -311,12 +311,13 @@ def _scale_parts_into(
         pairs.append((src.imag, dest.imag, 0.0))
     else:
         dest.imag[...] = 0
-    buf: np.ndarray = np.empty(min(src.size, ROUNDED_PIECE), dtype=np.float64)  # (reused)
+    wide = np.result_type(np.float64, dest.real.dtype)  # (complex256: its long double parts)
+    buf: np.ndarray = np.empty(min(src.size, ROUNDED_PIECE), dtype=wide)  # (reused)
     with np.errstate(over="ignore", invalid="ignore"):
         for part_src, part_dest, add in pairs:
             for part, out in _pieces(part_src, part_dest):
                 work = buf[: part.size].reshape(part.shape)
-                np.multiply(part, float(slope), out=work, dtype=np.float64, casting="unsafe")
+                np.multiply(part, wide.type(slope), out=work, dtype=wide, casting="unsafe")
                 if add != 0:
                     work += add
                 np.copyto(out, work, casting="same_kind")
