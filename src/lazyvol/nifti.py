@@ -208,6 +208,8 @@ def open_nifti(
     if offset < min_offset:
         raise vox_offset_error(loc, offset, hdr.format == "nifti2", single, field_label(hdr.format))
     what = f"vox_offset {offset} + {data_bytes} bytes of {disk_dtype} data for dim {list(shape)}"
+    if hdr.bitpix not in (None, 0, disk_dtype.itemsize * 8):  # (the datatype may be damaged)
+        what += f"; but bitpix = {hdr.bitpix} says {hdr.bitpix}-bit voxels: is datatype damaged?"
     compressed = is_gzipped(data_loc, stamp)
     _check_sizes(loc, data_loc, stamp, shape, offset + data_bytes, what, compressed)
     if not data_loc.is_remote:  # tasks may run in another working directory

@@ -171,6 +171,8 @@ class ParsedHeader:
     pixdim_stored: list[float]
     pixdim_used: list[float]
     fields: dict[str, Any] = field(default_factory=dict)
+    #: The stored ``bitpix`` (NIfTI; None for Analyze, which nibabel parses).
+    bitpix: int | None = None
 
 
 def _fmt(values: Any) -> str:
@@ -572,6 +574,7 @@ def parse_nifti(head: bytes, where: str, *, single: bool, whole: bool = True) ->
         pixdim_stored=[float(x) for x in raw["pixdim"][1:4]],
         pixdim_used=[float(x) for x in rec["pixdim"][1:4]],
         fields=_meta_fields(rec, extensions, every),
+        bitpix=int(raw["bitpix"]),
     )
 
 

@@ -427,6 +427,25 @@ def _note_pixdim_repair(path: str, hdr: ParsedHeader, source: str, meta: dict[st
         )
 
 
+def _note_bitpix(path: str, hdr: ParsedHeader, disk_dtype: np.dtype, meta: dict[str, Any]) -> None:
+    """Warn (and record ``meta["bitpix_mismatch"]``) when a NIfTI header's ``bitpix`` is not the
+    size of a voxel of its ``datatype``: the header contradicts itself (a damaged ``datatype``
+    reads the data as another type without a word when the file is long enough). The data are
+    read as ``datatype`` says, as nibabel and niftilib read them; ``bitpix`` 0 (unset) is not
+    noted."""
+    bits = disk_dtype.itemsize * 8
+    if hdr.bitpix is None or hdr.bitpix in (0, bits):
+        return
+    meta["bitpix_mismatch"] = {"bitpix": hdr.bitpix, "datatype_bits": bits}
+    _warn_user(
+        f"lazyvol: {path}: NIfTI field bitpix = {hdr.bitpix} disagrees with the datatype field "
+        f"({disk_dtype.newbyteorder('=').name}, {bits} bits per voxel): the header contradicts "
+        "itself; the data are read as datatype says (as nibabel and niftilib read them; recorded "
+        "in meta['bitpix_mismatch']): if they look wrong, the datatype field is damaged",
+        RuntimeWarning,
+    )
+
+
 def header_meta(
     hdr: ParsedHeader, loc: Location, disk_dtype: np.dtype, slope: float, inter: float, scale: bool
 ) -> dict[str, Any]:
@@ -440,6 +459,7 @@ def header_meta(
         "scl_inter": inter,
         "scaled": bool(scale),
     }
+    _note_bitpix(meta["path"], hdr, disk_dtype, meta)
     for key in (
         "descrip",
         "xyzt_units",
