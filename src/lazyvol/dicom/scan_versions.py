@@ -558,4 +558,6 @@ INDEX_VERSION = 145
 #: 215: a gzip-compressed copy of an image a volume reads is noted as a copy, not as lost (h205).
 #: 216: a mosaic of no SpacingBetweenSlices is placed by its protocol's slice positions (h205).
 #: 217: a mosaic's negative SpacingBetweenSlices is named so in its spacing note, not "missing" (h205).
-REPORT_FORMAT = 217
+#: 218: a native pixel element whose length runs past the end of the file is refused saying so, not
+#: as holding the bytes its length claims (h207).
+REPORT_FORMAT = 218

@@ -35,6 +35,7 @@ __all__ = [
     "file_list",
     "geometry_missing",
     "image_shape",
+    "length_past_end",
     "support_error",
 ]
 
@@ -152,6 +153,9 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
     undefined = undefined_length_problem(rec, pixel_element_name(rec.pixel_vr))
     if undefined:
         return "format", f"{rec.path}: {undefined}"
+    past_end = length_past_end(rec)
+    if past_end:
+        return "format", f"{rec.path}: {past_end}"
     if ts not in UNENCAPSULATED_SYNTAXES:
         problem = _compressed_problem(rec, fetch)
         if problem is not None or (rec.number_of_frames > 1 and rec.frame >= 0):
@@ -223,6 +227,37 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
             f"{rec.pixel_offset} but the file has {rec.data_size} bytes: {TRUNCATED_REMEDY}"
         )
     return _excess_problem(rec)
+
+
+def length_past_end(rec: FrameRecord) -> str:
+    """Why a native pixel element whose stated length runs past the end of the file cannot be
+    read as stated, without the file's name ("" when it does not, or by one byte only: an odd
+    length's pad byte left out, which pydicom reads too). The length field is damaged or the
+    file was cut short; either way the header does not say where the element ends, and the
+    messages that compare that length with the image (an excess of 4 GiB "held" by a 40 kB file)
+    would name the wrong fault."""
+    if (
+        rec.transfer_syntax not in UNENCAPSULATED_SYNTAXES
+        or rec.pixel_length < 0
+        or rec.pixel_offset < 0
+        or rec.pixel_offset + rec.pixel_length <= rec.data_size + 1
+    ):
+        return ""
+    have = max(0, rec.data_size - rec.pixel_offset)
+    nbytes = max(1, rec.bits_allocated // 8)
+    frames = max(1, rec.number_of_frames)
+    samples = max(1, rec.samples_per_pixel)
+    need = rec.rows * rec.columns * frames * samples * nbytes
+    compared = "as many as" if have == need else ("more than" if have > need else "fewer than")
+    element = pixel_element_name(rec.pixel_vr)
+    return (
+        f"{element} states a length of {rec.pixel_length} bytes from offset "
+        f"{rec.pixel_offset}, past the end of the file, which holds {have} bytes there "
+        f"({compared} the {need} that Rows x Columns x NumberOfFrames x SamplesPerPixel x "
+        f"BitsAllocated/8 = {rec.rows}x{rec.columns}x{frames}x{samples}x{nbytes} describe): the "
+        f"element's length is damaged or the file was cut short; {TRUNCATED_REMEDY}, or rewrite "
+        "the file with its true length (e.g. pydicom: dcmread(path, force=True) then save_as)"
+    )
 
 
 def _excess_problem(rec: FrameRecord) -> tuple[str, str] | None:

@@ -1,0 +1,108 @@
+"""Element lengths that lie, by class: the Pixel Data element's own length running past the end of
+the file, on every native encoding (explicit and implicit VR little endian, big endian; single-
+and multi-frame). The reference is pydicom's reader on the same bytes.
+
+A length past the end is a damaged length field or a cut file; lazyvol refuses it naming the
+file, the element, the length and what the file holds, never as an image "holding" the bytes the
+length claims (the excess check's message: a 40 kB file said to hold 4 GiB too many). A length
+one byte past the end (an odd length's pad byte left out) is read, as pydicom reads it.
+"""
+
+from __future__ import annotations
+
+import struct
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+from pydicom.pixels import apply_rescale
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_series
+
+#: Native files of each encoding pydicom ships (one frame each).
+SHIPPED = ("MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm", "CT_small.dcm")
+
+
+def _pixel_length_at(path: Path) -> tuple[int, str]:
+    """Where the Pixel Data element's 4-byte length is, and its byte order."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path, defer_size=16)
+    raw = ds._dict[0x7FE00010]  # a raw element: read lazily, not converted
+    big = ds.file_meta.TransferSyntaxUID == "1.2.840.10008.1.2.2"
+    return raw.value_tell - 4, ">I" if big else "<I"
+
+
+def _with_pixel_length(src: Path, dst: Path, length, cut: int = 0) -> Path:
+    """A copy of ``src`` whose Pixel Data length is ``length(true length, bytes from the value to
+    the end of the file)``, ``cut`` bytes cut off its end."""
+    at, fmt = _pixel_length_at(src)
+    data = bytearray(src.read_bytes())
+    (true,) = struct.unpack_from(fmt, data, at)
+    struct.pack_into(fmt, data, at, length(true, len(data) - at - 4) & 0xFFFFFFFF)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(bytes(data[: len(data) - cut]))
+    return dst
+
+
+def _sources(tmp_path: Path) -> list[Path]:
+    files = [Path(get_testdata_file(n)) for n in SHIPPED]
+    for syntax in ("explicit", "implicit", "big"):
+        truth = write_dicom_series(tmp_path / f"made-{syntax}", shape=(8, 6, 2), syntax=syntax)
+        files.append(Path(sorted(truth.files)[0]))
+    return files
+
+
+#: (name, new length from the true one and the bytes to the end, bytes cut off the end)
+LIES = (
+    ("huge", lambda n, rest: 0xFFFFFFF0, 0),
+    ("two past the end", lambda n, rest: rest + 2, 0),
+    ("a frame past the end", lambda n, rest: rest + n, 0),
+    ("huge, file cut in the pixels", lambda n, rest: 0xFFFFFFF0, 7),
+)
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAZYVOL_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.mark.parametrize("lie", LIES, ids=[lie[0] for lie in LIES])
+def test_a_pixel_length_past_the_end_is_refused_naming_it(tmp_path, lie):
+    _name, length, cut = lie
+    for k, src in enumerate(_sources(tmp_path)):
+        path = _with_pixel_length(src, tmp_path / f"case{k}" / src.name, length, cut)
+        with pytest.raises(lv.FormatError) as info, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lv.open(path).data.compute()
+        msg = str(info.value)
+        assert str(path) in msg, msg
+        assert "Pixel Data (7FE0,0010)" in msg and "past the end of the file" in msg, msg
+        at, fmt = _pixel_length_at(path)
+        (stated,) = struct.unpack_from(fmt, path.read_bytes(), at)
+        assert str(stated) in msg, msg
+        assert "copy the file again" in msg, msg
+        # (never the excess check's claim that the element holds the stated bytes)
+        assert f"holds {stated} bytes" not in msg, msg
+
+
+def test_one_byte_past_the_end_is_read_as_pydicom_reads_it(tmp_path):
+    read = 0
+    for k, src in enumerate(_sources(tmp_path)):
+        at, fmt = _pixel_length_at(src)
+        (true,) = struct.unpack_from(fmt, src.read_bytes(), at)
+        if at + 4 + true != src.stat().st_size:
+            continue  # (elements after the pixels: the longer length takes them in)
+        read += 1
+        path = _with_pixel_length(src, tmp_path / f"case{k}" / src.name, lambda n, rest: rest + 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = np.asarray(lv.open(path).data.compute())
+            ds = pydicom.dcmread(path)
+            ref = apply_rescale(ds.pixel_array, ds)
+        np.testing.assert_array_equal(got[:, :, 0].T, ref)
+    assert read >= 3
