@@ -37,13 +37,17 @@ def _pixel_length_at(path: Path) -> tuple[int, str]:
     return raw.value_tell - 4, ">I" if big else "<I"
 
 
-def _with_pixel_length(src: Path, dst: Path, length, cut: int = 0) -> Path:
+def _with_pixel_length(src: Path, dst: Path, length, cut=0) -> Path:
     """A copy of ``src`` whose Pixel Data length is ``length(true length, bytes from the value to
-    the end of the file)``, ``cut`` bytes cut off its end."""
+    the end of the file)``, ``cut`` bytes (or ``cut(true length, those bytes)``) cut off its
+    end."""
     at, fmt = _pixel_length_at(src)
     data = bytearray(src.read_bytes())
     (true,) = struct.unpack_from(fmt, data, at)
-    struct.pack_into(fmt, data, at, length(true, len(data) - at - 4) & 0xFFFFFFFF)
+    rest = len(data) - at - 4
+    struct.pack_into(fmt, data, at, length(true, rest) & 0xFFFFFFFF)
+    if callable(cut):
+        cut = cut(true, rest)
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.write_bytes(bytes(data[: len(data) - cut]))
     return dst
@@ -106,3 +110,18 @@ def test_one_byte_past_the_end_is_read_as_pydicom_reads_it(tmp_path):
             ref = apply_rescale(ds.pixel_array, ds)
         np.testing.assert_array_equal(got[:, :, 0].T, ref)
     assert read >= 3
+
+
+def test_a_file_cut_short_with_its_length_intact_is_named_truncated(tmp_path):
+    """The length the image needs, the file cut inside the pixels: a truncated file, so named
+    (not a damaged length)."""
+    for k, src in enumerate(_sources(tmp_path)):
+        path = _with_pixel_length(
+            src, tmp_path / f"case{k}" / src.name, lambda n, rest: n, lambda n, rest: rest - n + 9
+        )
+        with pytest.raises(lv.FormatError) as info, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lv.open(path)
+        msg = str(info.value)
+        assert str(path) in msg and "truncated" in msg, msg
+        assert "past the end of the file" not in msg, msg

@@ -232,7 +232,8 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
 def length_past_end(rec: FrameRecord) -> str:
     """Why a native pixel element whose stated length runs past the end of the file cannot be
     read as stated, without the file's name ("" when it does not, or by one byte only: an odd
-    length's pad byte left out, which pydicom reads too). The length field is damaged or the
+    length's pad byte left out, which pydicom reads too; or when the length is the image's own:
+    the file was cut short, which the truncation check names). The length field is damaged or the
     file was cut short; either way the header does not say where the element ends, and the
     messages that compare that length with the image (an excess of 4 GiB "held" by a 40 kB file)
     would name the wrong fault."""
@@ -248,6 +249,8 @@ def length_past_end(rec: FrameRecord) -> str:
     frames = max(1, rec.number_of_frames)
     samples = max(1, rec.samples_per_pixel)
     need = rec.rows * rec.columns * frames * samples * nbytes
+    if rec.pixel_length <= need + 1:
+        return ""  # the length the image needs: a file cut short (the truncation check says so)
     compared = "as many as" if have == need else ("more than" if have > need else "fewer than")
     element = pixel_element_name(rec.pixel_vr)
     return (
@@ -255,7 +258,7 @@ def length_past_end(rec: FrameRecord) -> str:
         f"{rec.pixel_offset}, past the end of the file, which holds {have} bytes there "
         f"({compared} the {need} that Rows x Columns x NumberOfFrames x SamplesPerPixel x "
         f"BitsAllocated/8 = {rec.rows}x{rec.columns}x{frames}x{samples}x{nbytes} describe): the "
-        f"element's length is damaged or the file was cut short; {TRUNCATED_REMEDY}, or rewrite "
+        f"element's length is damaged, or the file was truncated; {TRUNCATED_REMEDY}, or rewrite "
         "the file with its true length (e.g. pydicom: dcmread(path, force=True) then save_as)"
     )
 
