@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 __all__ = [
     "END_MARKER_ROOM",
+    "FRAGMENT_HEAD",
     "PRECISION_KEPT",
     "RLE_SYNTAX",
     "SIZED_SYNTAXES",
@@ -39,6 +40,9 @@ __all__ = [
     "end_marker_problem",
     "ends_codestream",
     "frame_problem",
+    "fragments_of",
+    "further_codestream",
+    "more_frames_problem",
     "holds_end_marker",
     "jpeg_sample_bytes",
     "kept_precision",
@@ -364,6 +368,73 @@ def end_marker_problem(syntax: str, frame: bytes) -> str | None:
     )
 
 
+def more_frames_problem(further: int, fragments: int) -> str:
+    """The refusal of the fragments of one frame among which fragment ``further`` (of
+    ``fragments``) starts another frame (:func:`further_codestream`)."""
+    return (
+        f"compressed data hold more than one frame: fragment {further + 1} of their {fragments} "
+        "starts another codestream after the one before ends, so NumberOfFrames (0028,0008) "
+        "(missing or "
+        "too small) or the Basic Offset Table under-states the frames, and a decoder would read "
+        "the first only, dropping the rest without a word; fix NumberOfFrames (pydicom reads the "
+        "frames once it is right) or re-export the file"
+    )
+
+
+def _starts_codestream(syntax: str, head: bytes) -> bool:
+    """Whether a fragment whose first bytes are ``head`` starts a whole frame of ``syntax``: a
+    JPEG or JPEG-LS SOI followed by a marker, a JPEG 2000 SOC and SIZ or JP2 signature, an RLE
+    header (1 to 15 segments, the first at byte 64: PS3.5 G.5)."""
+    if syntax == RLE_SYNTAX:
+        if len(head) < 8:
+            return False
+        count, first = struct.unpack("<LL", head[:8])
+        return 1 <= count <= 15 and first == 64
+    if syntax in _JPEG:
+        return head[:3] == b"\xff\xd8\xff"
+    if syntax in _J2K:
+        return head[:4] == b"\xff\x4f\xff\x51" or head[:12].startswith(_JP2_SIGNATURE)
+    return False
+
+
+#: Bytes of a fragment's start that tell whether it starts a frame (:func:`further_codestream`).
+FRAGMENT_HEAD = 12
+
+
+def further_codestream(syntax: str, heads: list[bytes], tails: list[bytes]) -> int:
+    """The index of the first fragment after the first that starts another frame, among the
+    fragments of what is read as one frame (0: none does): fragment ``k`` (its first
+    :data:`FRAGMENT_HEAD` bytes ``heads[k]``) starts a whole codestream right after fragment
+    ``k - 1`` (its last :data:`END_MARKER_ROOM` bytes ``tails[k - 1]``) holds the end marker, as
+    pydicom tells frames apart among fragments no offset table locates; for RLE, whose frames are
+    one fragment each (PS3.5 A.4.2), any later fragment that starts an RLE header. A decoder
+    given them all decodes the first codestream and ignores the rest: frames dropped without a
+    word."""
+    rle = syntax == RLE_SYNTAX
+    if not rle and syntax not in SIZED_SYNTAXES:
+        return 0
+    for k in range(1, min(len(heads), len(tails) + 1)):
+        if (rle or holds_end_marker(tails[k - 1])) and _starts_codestream(syntax, heads[k]):
+            return k
+    return 0
+
+
+def fragments_of(buf: bytes) -> list[bytes]:
+    """The fragments (items after the Basic Offset Table) of the encapsulated value ``buf``, as
+    far as its item headers are sound (the decoder's own error names damaged ones)."""
+    out: list[bytes] = []
+    pos, first = 0, True
+    while pos + 8 <= len(buf):
+        tag, length = struct.unpack_from("<LL", buf, pos)
+        if tag != 0xE000FFFE or length == 0xFFFFFFFF or pos + 8 + length > len(buf):
+            break
+        if not first:
+            out.append(buf[pos + 8 : pos + 8 + length])
+        first = False
+        pos += 8 + length
+    return out
+
+
 def frame_problem(
     syntax: str, buf: bytes, rows: int, columns: int, bits_allocated: int, samples: int
 ) -> str | None:
@@ -383,6 +454,12 @@ def frame_problem(
         frame = get_frame(buf, 0, number_of_frames=1)
     except Exception:
         return None
+    fragments = fragments_of(buf)
+    further = further_codestream(
+        syntax, [f[:FRAGMENT_HEAD] for f in fragments], [f[-END_MARKER_ROOM:] for f in fragments]
+    )
+    if further:
+        return more_frames_problem(further, len(fragments))
     if rle:
         return rle_segments_problem(frame, samples, bits_allocated) or rle_size_disagreement(
             frame, rows, columns

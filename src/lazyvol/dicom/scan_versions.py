@@ -560,4 +560,6 @@ INDEX_VERSION = 145
 #: 217: a mosaic's negative SpacingBetweenSlices is named so in its spacing note, not "missing" (h205).
 #: 218: a native pixel element whose length runs past the end of the file is refused saying so, not
 #: as holding the bytes its length claims (h207).
-REPORT_FORMAT = 218
+#: 219: a compressed file whose fragments hold more frames than NumberOfFrames states (missing or 1)
+#: is refused saying so (it was read as its first frame) (h207).
+REPORT_FORMAT = 219

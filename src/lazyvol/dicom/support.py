@@ -11,10 +11,14 @@ import struct
 from collections.abc import Sequence
 
 from .codestream import (
+    END_MARKER_ROOM,
+    FRAGMENT_HEAD,
     RLE_SYNTAX,
     SIZED_SYNTAXES,
     codestream_disagreement,
+    further_codestream,
     kept_precision,
+    more_frames_problem,
     rle_room_problem,
     rle_segments_problem,
 )
@@ -295,12 +299,37 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
             f"{rec.path}: Pixel Data (7FE0,0010) of compressed syntax {UID(ts).name} is not "
             "encapsulated (defined length)"
         )
-    end = _encapsulated_end(rec, fetch)
+    fragments: list[tuple[int, int]] = []
+    end = _encapsulated_end(rec, fetch, fragments)
     if isinstance(end, str):
         return "format", f"{rec.path}: encapsulated Pixel Data (7FE0,0010) {end}"
     problem = _rle_problem(rec, end - rec.pixel_offset) if ts == RLE_SYNTAX else None
-    problem = problem or _codestream_problem(rec, fetch)
+    problem = problem or _codestream_problem(rec, fetch) or _more_frames(rec, fetch, fragments)
     return ("format", problem) if problem else None
+
+
+#: Fragment boundaries of a single-frame file looked at, at scan time, for another frame's start
+#: (the pixel read looks at all of them).
+BOUNDARIES_CHECKED = 64
+
+
+def _more_frames(rec: FrameRecord, fetch: Fetch, fragments: list[tuple[int, int]]) -> str | None:
+    """The refusal of a single-frame file whose fragments ``[(offset, length), ...]`` hold more
+    than one frame (:func:`~.codestream.further_codestream`: NumberOfFrames missing or 1 on a
+    multi-frame file; the decoder would return the first frame only)."""
+    if len(fragments) < 2 or rec.number_of_frames > 1:
+        return None  # (a multi-frame file read whole is refused on its own: not located frames)
+    shown = fragments[: BOUNDARIES_CHECKED + 1]
+    try:
+        heads = [fetch(rec.path, off, min(FRAGMENT_HEAD, n), rec.size) for off, n in shown]
+        tails = [
+            fetch(rec.path, off + max(0, n - END_MARKER_ROOM), min(END_MARKER_ROOM, n), rec.size)
+            for off, n in shown[:-1]
+        ]
+    except OSError:
+        return None  # the read's own error comes when the pixels are read
+    further = further_codestream(rec.transfer_syntax, heads, tails)
+    return f"{rec.path}: the {more_frames_problem(further, len(fragments))}" if further else None
 
 
 def decoder_missing(rec: FrameRecord) -> str:
@@ -333,8 +362,12 @@ def _rle_problem(rec: FrameRecord, length: int) -> str | None:
     return f"{rec.where}: the {problem}" if problem else None
 
 
-def _encapsulated_end(rec: FrameRecord, fetch: Fetch = read_local) -> int | str:
-    """Walk the item headers of encapsulated Pixel Data (seeks only): end offset or a problem."""
+def _encapsulated_end(
+    rec: FrameRecord, fetch: Fetch = read_local, fragments: list[tuple[int, int]] | None = None
+) -> int | str:
+    """Walk the item headers of encapsulated Pixel Data (seeks only): end offset or a problem;
+    the fragments' ``(value offset, length)`` (past the Basic Offset Table) appended to
+    ``fragments``."""
     pos = rec.pixel_offset
     items = 0
     try:
@@ -361,6 +394,8 @@ def _encapsulated_end(rec: FrameRecord, fetch: Fetch = read_local) -> int | str:
                     f"has a Basic Offset Table (its first item, at byte {pos}) of {length} bytes, "
                     "not a multiple of 4 (it holds 4-byte frame offsets): the item is damaged"
                 )
+            if items and fragments is not None:
+                fragments.append((pos + 8, length))
             pos += 8 + length
             items += 1
     except OSError as exc:
