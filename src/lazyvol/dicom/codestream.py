@@ -194,6 +194,8 @@ def _family_problem(syntax: str, frame: bytes) -> str | None:
     if not want or len(frame) < 4:
         return None
     got = _family(frame)
+    if got == want == "JPEG":
+        return _jpeg_ls_problem(syntax, frame)
     if got == want:
         return None
     what = f"a {got} codestream" if got else f"no {want} codestream (it starts {frame[:4].hex()})"
@@ -204,9 +206,52 @@ def _family_problem(syntax: str, frame: bytes) -> str | None:
     )
 
 
-def _jpeg_header(src: bytes) -> CodestreamHeader | None:
-    if src[:2] != b"\xff\xd8":
+#: JPEG-LS transfer syntaxes, whose frames are JPEG-LS codestreams (frame header SOF55, FFF7).
+_JPEG_LS = {"1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81"}
+
+
+def _jpeg_ls_problem(syntax: str, frame: bytes) -> str | None:
+    """Why a JPEG-family frame is not the kind its syntax names: a JPEG-LS codestream (frame
+    header SOF55) under a JPEG syntax, or a JPEG one (SOF0 to SOF15) under a JPEG-LS syntax. The
+    decoder is chosen by the syntax, so such a frame decodes or fails depending on the plugins
+    installed (libjpeg takes both kinds, CharLS and Pillow one each). None when they agree or the
+    frame header is not among the bytes read."""
+    pos = _jpeg_frame_header(frame)
+    if pos < 0:
         return None
+    marker = frame[pos + 1]
+    is_ls, says_ls = marker == 0xF7, syntax in _JPEG_LS
+    if is_ls == says_ls:
+        return None
+    got = (
+        "a JPEG-LS codestream (frame header SOF55, FFF7)"
+        if is_ls
+        else (f"a JPEG codestream (frame header SOF{marker - 0xC0}, FF{marker:02X}), not JPEG-LS")
+    )
+    return (
+        f"compressed frame holds {got}, but TransferSyntaxUID (0002,0010) {syntax} says "
+        f"{'JPEG-LS' if says_ls else 'JPEG (not JPEG-LS)'}: the header does not describe its "
+        "pixels, and whether a decoder takes them depends on the plugins installed; fix the "
+        "transfer syntax or re-encode the file"
+    )
+
+
+def _jpeg_header(src: bytes) -> CodestreamHeader | None:
+    pos = _jpeg_frame_header(src)
+    if pos < 0:
+        return None
+    rows = int.from_bytes(src[pos + 5 : pos + 7], "big")
+    columns = int.from_bytes(src[pos + 7 : pos + 9], "big")
+    # 0 rows: the number of lines comes later, in a DNL segment (ISO 10918-1 B.2.5)
+    shape = (rows, columns) if rows and columns else None
+    return CodestreamHeader(shape, src[pos + 4] or None, src[pos + 9] or None)
+
+
+def _jpeg_frame_header(src: bytes) -> int:
+    """Where the frame header (SOFn marker) of the JPEG or JPEG-LS codestream ``src`` is, within
+    the bytes read (-1: not found, or not such a codestream)."""
+    if src[:2] != b"\xff\xd8":
+        return -1
     pos = 2
     while pos + 10 <= len(src):
         if src[pos] != 0xFF:
@@ -219,15 +264,11 @@ def _jpeg_header(src: bytes) -> CodestreamHeader | None:
             pos += 2
             continue
         if marker in _SOF:  # length(2) precision(1) rows(2) columns(2) components(1)
-            rows = int.from_bytes(src[pos + 5 : pos + 7], "big")
-            columns = int.from_bytes(src[pos + 7 : pos + 9], "big")
-            # 0 rows: the number of lines comes later, in a DNL segment (ISO 10918-1 B.2.5)
-            shape = (rows, columns) if rows and columns else None
-            return CodestreamHeader(shape, src[pos + 4] or None, src[pos + 9] or None)
+            return pos
         if marker == 0xDA:  # start of scan before any SOF: not a frame header we know
-            return None
+            return -1
         pos += 2 + int.from_bytes(src[pos + 2 : pos + 4], "big")
-    return None
+    return -1
 
 
 def _j2k_header(src: bytes) -> CodestreamHeader | None:

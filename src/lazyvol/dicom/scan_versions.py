@@ -564,4 +564,6 @@ INDEX_VERSION = 146
 #: as holding the bytes its length claims (h207).
 #: 219: a compressed file whose fragments hold more frames than NumberOfFrames states (missing or 1)
 #: is refused saying so (it was read as its first frame) (h207).
-REPORT_FORMAT = 219
+#: 220: a JPEG-LS codestream under a JPEG syntax, or a JPEG one under a JPEG-LS syntax, is refused
+#: at open naming the transfer syntax (h207).
+REPORT_FORMAT = 220
