@@ -76,3 +76,13 @@ def test_a_syntax_naming_the_frames_kind_is_read_as_pydicom_reads_it(tmp_path, n
     got = np.asarray(_open(path, instance_order=True).data.compute())  # (JPGExtended: no IPP)
     ds = pydicom.dcmread(path)
     np.testing.assert_array_equal(got[:, :, 0].T, apply_rescale(ds.pixel_array, ds))
+
+
+@pytest.mark.parametrize("syntax", JPEG + JPEG_LS)
+def test_a_jpeg_head_without_markers_is_left_to_the_decoder(syntax):
+    """A frame starting with SOI then no marker (damaged): the open-time check cannot say what
+    it holds and leaves it to the decoder's error, without raising one of its own."""
+    from lazyvol.dicom.codestream import codestream_disagreement
+
+    frame = b"\xff\xd8" + bytes(range(1, 60))
+    assert codestream_disagreement(syntax, frame, 64, 64, 16, 1) is None

@@ -255,7 +255,7 @@ def _jpeg_frame_header(src: bytes) -> int:
     pos = 2
     while pos + 10 <= len(src):
         if src[pos] != 0xFF:
-            return None
+            return -1
         marker = src[pos + 1]
         if marker == 0xFF:  # fill byte
             pos += 1
