@@ -203,3 +203,31 @@ def test_a_header_cut_short_is_still_named_truncated(tmp_path, name):
             warnings.simplefilter("ignore")
             lv.open(path)
         assert "not cut short" not in str(info.value), str(info.value)
+
+
+def test_a_slice_damaged_by_an_undefined_length_is_named_by_the_series_refusal(tmp_path):
+    """An implicit VR slice whose element (not a sequence) has an undefined length is skipped as
+    damaged; its SeriesInstanceUID, past the damage, was not read, so its series was not flagged
+    incomplete and the gap refusal named its neighbours only, never the damaged file in the
+    folder. Every such element of the slice, in turn."""
+    truth = write_dicom_series(tmp_path / "src", shape=(8, 6, 4), syntax="implicit")
+    victim = Path(sorted(truth.files)[1])
+    data = victim.read_bytes()
+    checked = 0
+    for k, (tag, at, _size) in enumerate(_elements_before_pixels(data, True, True)):
+        if tag >> 16 in (0x0002, 0x0020) or pydicom.datadict.dictionary_VR(tag) == "SQ":
+            continue  # (the file meta; group 0020 holds the UID itself; the synthetic slice
+            # holds no private element, whose VR the dictionary does not know)
+        folder = tmp_path / str(k)
+        folder.mkdir()
+        for f in truth.files:
+            (folder / Path(f).name).write_bytes(Path(f).read_bytes())
+        bad = bytearray(data)
+        struct.pack_into("<L", bad, at, 0xFFFFFFFF)
+        (folder / victim.name).write_bytes(bytes(bad))
+        with pytest.raises(lv.LazyvolError) as info, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            lv.open(folder)
+        assert victim.name in str(info.value), str(info.value)
+        checked += 1
+    assert checked >= 8

@@ -553,7 +553,8 @@ def _undefined_length_element(fp: Any, meta: tuple[str, str] | None, preamble: b
         if vr == "SQ":
             return ""  # a sequence: its items are not followed here
         return (
-            f"{name} ({group:04X},{elem:04X}) (VR {vr}) has an undefined length (FFFFFFFF), which "
+            f"{DAMAGED_HEADER}: {name} ({group:04X},{elem:04X}) (VR {vr}) has an undefined length "
+            "(FFFFFFFF), which "
             "only a sequence may have in an implicit VR data set: the file is damaged; re-export "
             "it"
         )
