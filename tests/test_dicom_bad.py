@@ -367,6 +367,12 @@ def test_unsupported_pixel_layouts_name_file_field_and_a_way_past(tmp_path, extr
     """Colour, palette and 1-bit images are refused naming the file, the attribute and what
     reads them instead (the message named no way past the refusal)."""
     truth = write_dicom_series(tmp_path / "s", (8, 6, 3), dtype="uint8", extra=extra)
+    if extra.get("SamplesPerPixel") == 3:  # (the pixels of a colour image: three samples each)
+        for f in truth.files:
+            ds = pydicom.dcmread(f)
+            ds.PixelData = np.repeat(np.frombuffer(ds.PixelData, np.uint8), 3).tobytes()
+            ds.PlanarConfiguration = 0
+            ds.save_as(f)
     with pytest.raises(lv.UnsupportedError) as err:
         lv.open(tmp_path / "s")
     message = str(err.value)

@@ -568,4 +568,6 @@ INDEX_VERSION = 147
 #: is refused saying so (it was read as its first frame) (h207).
 #: 220: a JPEG-LS codestream under a JPEG syntax, or a JPEG one under a JPEG-LS syntax, is refused
 #: at open naming the transfer syntax (h207).
-REPORT_FORMAT = 220
+#: 221: SamplesPerPixel contradicting the photometric interpretation or the native pixels is
+#: refused as a header that contradicts itself, not as an unsupported colour image (h207).
+REPORT_FORMAT = 221

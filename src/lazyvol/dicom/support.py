@@ -189,6 +189,9 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
             "spacing; convert it with dcm2niix, or export the series as single-frame or enhanced "
             "images"
         )
+    samples = _samples_problem(rec)
+    if samples:
+        return "format", f"{rec.path}: {samples}"
     if rec.photometric.upper() == "PALETTE COLOR":
         return "unsupported", (
             f"{rec.path}: PhotometricInterpretation (0028,0004) PALETTE COLOR: the stored values "
@@ -231,6 +234,40 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
             f"{rec.pixel_offset} but the file has {rec.data_size} bytes: {TRUNCATED_REMEDY}"
         )
     return _excess_problem(rec)
+
+
+#: Photometric interpretations of one sample a pixel (PS3.3 C.7.6.3.1.2).
+_ONE_SAMPLE = ("MONOCHROME1", "MONOCHROME2", "PALETTE COLOR")
+
+
+def _samples_problem(rec: FrameRecord) -> str:
+    """Why a SamplesPerPixel other than 1 contradicts the rest of the file ("" when it does
+    not): a photometric interpretation of one sample a pixel, or native pixel data holding one
+    sample a pixel where it states more. Refused as a colour image, such a file was sent to
+    pydicom for its RGB, which fails on it too."""
+    spp = rec.samples_per_pixel
+    if spp == 1:
+        return ""
+    photometric = rec.photometric.upper()
+    stated = f"SamplesPerPixel (0028,0002) = {spp}"
+    if photometric in _ONE_SAMPLE:
+        return (
+            f"{stated} but PhotometricInterpretation (0028,0004) {rec.photometric} has one "
+            "sample a pixel: the header contradicts itself; fix SamplesPerPixel or "
+            "PhotometricInterpretation"
+        )
+    if rec.transfer_syntax not in UNENCAPSULATED_SYNTAXES or rec.pixel_length < 0:
+        return ""  # (a codestream states its components: checked against it)
+    if "_42" in photometric:
+        return ""  # (YBR_FULL_422, YBR_PARTIAL_420: chroma subsampled, fewer bytes a pixel)
+    one = rec.rows * rec.columns * max(1, rec.number_of_frames) * max(1, rec.bits_allocated // 8)
+    if spp < 1 or not one <= rec.pixel_length < one * spp:
+        return ""
+    return (
+        f"{stated} but {pixel_element_name(rec.pixel_vr)} holds {rec.pixel_length} bytes, one "
+        f"sample a pixel (Rows x Columns x NumberOfFrames x BitsAllocated/8 = {one}), not "
+        f"{spp}: the header does not describe its pixels; fix SamplesPerPixel"
+    )
 
 
 def length_past_end(rec: FrameRecord) -> str:
