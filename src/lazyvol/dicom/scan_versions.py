@@ -570,4 +570,5 @@ INDEX_VERSION = 147
 #: at open naming the transfer syntax (h207).
 #: 221: SamplesPerPixel contradicting the photometric interpretation or the native pixels is
 #: refused as a header that contradicts itself, not as an unsupported colour image (h207).
-REPORT_FORMAT = 221
+#: 222: a malformed pixel-layout attribute's refusal says what to do (h207).
+REPORT_FORMAT = 222

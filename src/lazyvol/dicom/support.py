@@ -141,6 +141,13 @@ _COLOUR_FIX = (
 )
 
 
+def _tag_of(note: str) -> str:
+    """The "(gggg,eeee)" a bad-attribute note names after its keyword ("(gggg,eeee)" when none)."""
+    at = note.find("(")
+    tag = note[at : at + 11] if at >= 0 else ""
+    return tag if len(tag) == 11 and tag[5] == "," and tag.endswith(")") else "(gggg,eeee)"
+
+
 def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str] | None:
     """(kind, message) when lazyvol cannot read this record's pixels yet. A compressed file's
     codestream precision is recorded on the way (``rec.codestream_bits``)."""
@@ -150,6 +157,8 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
         return "format", (
             f"{rec.path}: malformed value(s) in attributes needed to read the pixels: "
             + "; ".join(layout_bad)
+            + ": how to read its pixels is unknown; re-export the file, or set the value "
+            f'(e.g. `dcmodify -i "{_tag_of(layout_bad[0])}=<value>"`)'
         )
     float_problem = _float_pixels_problem(rec) if rec.pixel_vr in FLOAT_PIXEL_VRS else ""
     if float_problem:
