@@ -35,9 +35,10 @@ from .header_values import (
     holds_items,
     sequence_items,
 )
-from .model import DAMAGED_HEADER, FLOAT_PIXEL_VRS, PIXEL_HEAD_CUT, UNENCAPSULATED_SYNTAXES
+from .model import FLOAT_PIXEL_VRS, PIXEL_HEAD_CUT, UNENCAPSULATED_SYNTAXES
 from .multiframe import UNSUPPORTED_LAYOUT, expand_frames
 from .nm_tomo import nm_tomo_file, nm_tomo_frames, nm_tomo_slice
+from .pixel_search import damaged_skip
 from .records import GE_NO_DTI, ONE_FRAME_TAKEN, ONE_VALUE_SPACING, FrameRecord, one_frame_held
 from .siemens_sidecar import record_siemens
 from .source import Fetch
@@ -162,66 +163,6 @@ def drop_cut_values(raw: dict[int, Any]) -> str:
             del raw[tag]
             cut.append(f"{keywords.get(tag, 'element')} ({tag >> 16:04X},{tag & 0xFFFF:04X})")
     return ", ".join(cut)
-
-
-#: Bytes of a header whose reading ended before Pixel Data searched for that element's header.
-PIXEL_SEARCH = 16 << 20
-#: Bytes read at a time in that search.
-_SEARCH_CHUNK = 1 << 20
-
-
-def _pixel_head_at(buf: bytes, at: int, offset: int, size: int) -> bool:
-    """Whether ``buf[at:]`` (``offset`` bytes into a file of ``size``) starts a Pixel Data element
-    header, in any of the three encodings, whose length fits the file's end: a defined length
-    ending within the file with less after it than in it (pixels are most of what follows their
-    header), or an undefined one followed by an item (encapsulated)."""
-    for little, implicit in ((True, False), (True, True), (False, False)):
-        e = "<" if little else ">"
-        if buf[at : at + 4] != struct.pack(f"{e}HH", 0x7FE0, 0x0010):
-            continue
-        if implicit:
-            head, fmt = 8, f"{e}L"
-        elif buf[at + 4 : at + 6] in (b"OB", b"OW") and buf[at + 6 : at + 8] == b"\0\0":
-            head, fmt = 12, f"{e}L"
-        else:
-            continue
-        if len(buf) < at + head + 4:
-            continue
-        (length,) = struct.unpack_from(fmt, buf, at + head - 4)
-        start = offset + at + head
-        if length == 0xFFFFFFFF:
-            if buf[at + head : at + head + 4] == struct.pack(f"{e}HH", 0xFFFE, 0xE000):
-                return True
-        elif 0 < length and start + length <= size + 1 and size - (start + length) < length:
-            return True
-    return False
-
-
-def pixels_further_on(path: str, size: int, fetch: Fetch) -> int:
-    """Where the file ``path`` (of ``size`` bytes) holds a Pixel Data element header
-    (:func:`_pixel_head_at`) within its first :data:`PIXEL_SEARCH` bytes, or -1: a header whose
-    reading ended before its pixels with those there is damaged (a wrong element length threw
-    the parse off), not cut short."""
-    offset = 0
-    while offset < min(size, PIXEL_SEARCH):
-        try:
-            buf = fetch(path, offset, min(_SEARCH_CHUNK + 16, size - offset), size)
-        except OSError:
-            return -1
-        at = buf.find(b"\xe0\x7f\x10\x00")
-        while 0 <= at:
-            if _pixel_head_at(buf, at, offset, size):
-                return offset + at
-            at = buf.find(b"\xe0\x7f\x10\x00", at + 1)
-        at = buf.find(b"\x7f\xe0\x00\x10")
-        while 0 <= at:
-            if _pixel_head_at(buf, at, offset, size):
-                return offset + at
-            at = buf.find(b"\x7f\xe0\x00\x10", at + 1)
-        if len(buf) < _SEARCH_CHUNK + 16:
-            break
-        offset += _SEARCH_CHUNK
-    return -1
 
 
 def no_pixels_reason(sop_class: str, r: ValueReader, cut: str = "") -> HeaderSkip:
@@ -549,24 +490,7 @@ def make_record(
     if isinstance(pixel, HeaderSkip):
         return pixel
     if pixel[0] < 0:
-        skip = no_pixels_reason(sop_class, r, cut)
-        if "truncated" not in skip.reason:
-            return skip
-        at = pixels_further_on(path, ident.size, fetch)
-        if at < 0:
-            return skip
-        wrong = (
-            f"{cut} states a length past the end of the file, which is wrong"
-            if cut
-            else "an element before it has a wrong length or is damaged"
-        )
-        return HeaderSkip(
-            f"{DAMAGED_HEADER}: the file holds its Pixel Data (7FE0,0010) at byte {at}, but its "
-            f"header could not be read up to it ({wrong}), so its image attributes were not "
-            f"found ({skip.reason}; the file is not cut short): re-export the file, or copy it "
-            "again from its source",
-            skip.series_uid,
-        )
+        return damaged_skip(no_pixels_reason(sop_class, r, cut), cut, path, ident.size, fetch)
     if sop_class in NOT_PLAIN_STACKS:
         return HeaderSkip(
             f"{NOT_PLAIN_STACKS[sop_class]} is not a plain image stack; lazyvol does not read "
