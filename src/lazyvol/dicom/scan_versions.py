@@ -235,7 +235,9 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: Data further on is skipped as damaged (a wrong element length), not as truncated (h207).
 #: 147: an implicit VR file skipped for an element of undefined length is skipped as damaged,
 #: naming the SeriesInstanceUID its bytes hold, so its series is flagged incomplete (h207).
-INDEX_VERSION = 147
+#: 148: a mosaic's protocol slice positions that are uneven or repeated are recorded with why
+#: they were not used (tile 0's ``acq["_spacing_from"]``; the note said nothing) (h208).
+INDEX_VERSION = 148
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;

@@ -217,7 +217,19 @@ def protocol_spacing(
     along = sorted(nx * (x or 0.0) + ny * (y or 0.0) + nz * (z or 0.0) for x, y, z in rows)
     steps = [b - a for a, b in pairwise(along)]
     if min(steps) <= 0 or max(steps) - min(steps) > 1e-3:
-        return None, ""  # (not one spacing: the tiles' place is the header's)
+        # (not one spacing: a mosaic's tiles are placed one spacing apart, so the header's is
+        # used, and the note says why the protocol's was not)
+        what = (
+            "put two slices at one place along the slice normal"
+            if min(steps) <= 0
+            else f"are not evenly spaced (steps of {min(steps):.6g} to {max(steps):.6g} mm "
+            "along the slice normal)"
+        )
+        return None, (
+            f"its protocol's slice positions (sSliceArray.asSlice[].sPosition, CSA series header "
+            f"(0029,1020)) {what}, so they were not used: the mosaic's slices may not be evenly "
+            "spaced (check the slice groups of the protocol)"
+        )
     at = sum(float(f) * float(m) for f, m in zip(first, normal, strict=True))
     if abs(at - along[0]) > POSITION_TOL:
         return None, (
