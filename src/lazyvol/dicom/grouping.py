@@ -19,6 +19,7 @@ from .checks import same_orientation
 from .echo_split import split_echo_series
 from .ge_phase import split_reversed
 from .model import FLOAT_PIXEL_VRS, SPLIT_VALUES
+from .parameter_split import split_parameter_series
 from .records import FrameRecord, upper_values
 from .spacing_groups import spacing_labels, spacing_text
 from .stack_notes import image_count
@@ -439,6 +440,7 @@ def split_series(
     copies_note = _split_photometric_copies(keyed)
     # Last: a position repeated only by a copy the splits above set apart is no time series.
     echo_note = split_echo_series(keyed)
+    parameter_note = split_parameter_series(keyed)
     if len(keyed) == 1:
         key, recs = next(iter(keyed.items()))
         return [(_id_key(key, recs), recs, [])]
@@ -466,6 +468,7 @@ def split_series(
         stack_note,
         kernel_note,
         echo_note,
+        parameter_note,
         trace_note,
         polarity_note,
         conflict_note,

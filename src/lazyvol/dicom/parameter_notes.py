@@ -2,11 +2,11 @@
 whose images state several values of one.
 
 The sidecar takes the one value every image of the volume states (numbers within float noise one
-value: :func:`lazyvol.dicom.records.same_value`; an enhanced file's frames each their own). Images
-stating different values (a slice re-acquired with another TR, two flip angles of a variable flip
-angle T1 acquisition at the same positions stacked along time, a first volume of longer TR) stay
-one volume, as the stacking decides, and the sidecar leaves the key out; the note says so, each
-value with its count of images. dcm2niix writes one volume per RepetitionTime and per FlipAngle
+value: :func:`lazyvol.dicom.records.same_value`; an enhanced file's frames each their own). Whole
+volumes of each FlipAngle or RepetitionTime are set apart before stacking
+(:mod:`lazyvol.dicom.parameter_split`); images stating different values inside a volume (a slice
+re-acquired with another TR, another InversionTime) stay one volume, as the stacking decides, and
+the sidecar leaves the key out; the note says so, each value with its count of images. dcm2niix writes one volume per RepetitionTime and per FlipAngle
 ("Slices not stacked: flip angle varies") and the first image's InversionTime, but keeps the frames
 of one enhanced file in one volume whatever values they state, its sidecar stating the last frame's
 (checked with v1.0.20260724): the note says which applies, and a file's frames cannot be moved

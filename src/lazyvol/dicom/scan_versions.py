@@ -573,4 +573,6 @@ INDEX_VERSION = 148
 #: 221: SamplesPerPixel contradicting the photometric interpretation or the native pixels is
 #: refused as a header that contradicts itself, not as an unsupported colour image (h207).
 #: 222: a malformed pixel-layout attribute's refusal says what to do (h207).
-REPORT_FORMAT = 222
+#: 223: whole volumes of one series at several FlipAngle or RepetitionTime values are one volume
+#: per value (they were stacked as time points of one volume), as dcm2niix (h208).
+REPORT_FORMAT = 223
