@@ -575,4 +575,6 @@ INDEX_VERSION = 148
 #: 222: a malformed pixel-layout attribute's refusal says what to do (h207).
 #: 223: whole volumes of one series at several FlipAngle or RepetitionTime values are one volume
 #: per value (they were stacked as time points of one volume), as dcm2niix (h208).
-REPORT_FORMAT = 223
+#: 224: mosaic files of one series that do not hold the same slice positions are refused saying so
+#: (a volume moved by half a slice was stacked as slices of one volume, time points interleaved) (h208).
+REPORT_FORMAT = 224

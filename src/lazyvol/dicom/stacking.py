@@ -37,6 +37,7 @@ from .gz_copies import split_copies
 from .image_notes import component_conflicts, mixed_descriptions, mixed_photometric
 from .model import GroupOptions, SeriesInfo, stored_dtype
 from .mosaic import annotate_volume
+from .mosaic_positions import moved_mosaics
 from .ordering import RANK_INSTANCE, Axis4Order, order_volumes
 from .records import FrameRecord, echo_number_of
 from .repeat_notes import repeats_note, runs_note, uneven_repeats_cause
@@ -312,9 +313,12 @@ def _fourth_axis(
         else:
             bins.append([n])
     counts = {len(b) for b in bins}
+    groups = [[recs_sorted[i] for i in b] for b in bins]
+    moved = moved_mosaics(groups, [float(proj_sorted[b[0]]) for b in bins])
+    if moved:  # (each mosaic file is a volume: its tiles are never slices of another's)
+        return Problem("series", moved)
     if counts == {1}:
         return [recs_sorted], None
-    groups = [[recs_sorted[i] for i in b] for b in bins]
     found = (
         order_volumes(groups, instance_order=st.opts.instance_order) if len(counts) == 1 else None
     )
