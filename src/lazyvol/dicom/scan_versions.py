@@ -577,4 +577,6 @@ INDEX_VERSION = 148
 #: per value (they were stacked as time points of one volume), as dcm2niix (h208).
 #: 224: mosaic files of one series that do not hold the same slice positions are refused saying so
 #: (a volume moved by half a slice was stacked as slices of one volume, time points interleaved) (h208).
-REPORT_FORMAT = 224
+#: 225: time points (TemporalPositionIdentifier) interleaved along the slice normal, sharing no
+#: position, are one volume each (they were stacked as slices of one volume) (h208).
+REPORT_FORMAT = 225

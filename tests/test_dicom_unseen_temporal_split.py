@@ -1,0 +1,94 @@
+"""Time points of one series (TemporalPositionIdentifier (0020,0100)) that share no slice position
+(a time point moved by half a slice, a moving-table acquisition): lazyvol stacked their images as
+the slices of one 3D volume of twice the slices at half the spacing, time points interleaved
+along k, without a word (dcm2niix refuses the series: "Unable to equalize slice distances").
+Now each time point is a volume of its own, at its own positions.
+
+Reference: the synthetic truth of :func:`lazyvol.testing.write_dicom_4d_series` (stored values
+and affine; the moved time point's affine moved as its files were).
+"""
+
+from __future__ import annotations
+
+import os
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+
+import lazyvol as lv
+from lazyvol.testing import write_dicom_4d_series
+
+pytestmark = pytest.mark.usefixtures("dicom_cache")
+
+SHAPE = (8, 6, 5)
+
+
+def _write(folder, numbering: str = "volume", moved: float = 0.5):
+    """Two time points; the second's files moved ``moved`` slices along the normal."""
+    truth = write_dicom_4d_series(
+        folder, SHAPE, n_volumes=2, modality="MR", numbering=numbering,
+        labels=("AcquisitionTime", "TemporalPositionIdentifier"),
+    )  # fmt: skip
+    dk = truth.affine[:3, 2]
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        if int(ds.TemporalPositionIdentifier) == 2:
+            lps = dk * [-1, -1, 1] * moved  # (the affine is RAS; ImagePositionPatient LPS)
+            ds.ImagePositionPatient = [
+                f"{v:.6f}" for v in np.array(ds.ImagePositionPatient, float) + lps
+            ]
+            ds.save_as(path)
+    return truth
+
+
+@pytest.mark.parametrize("numbering", ["volume", "position"])
+@pytest.mark.parametrize("moved", [0.5, -0.5, 1.5])
+def test_time_points_at_positions_of_their_own_are_volumes_of_their_own(tmp_path, numbering, moved):
+    truth = _write(tmp_path / "in", numbering, moved)
+    report = lv.scan(tmp_path / "in", use_index=False)
+    assert sorted(i.shape for i in report) == [SHAPE, SHAPE], [i.shape for i in report]
+    found = {}
+    for info in report:
+        assert any("TemporalPositionIdentifier (0020,0100) differs" in r for r in info.reasons)
+        vol = lv.open(tmp_path / "in", series=info.id, use_index=False)
+        data = np.asarray(vol.compute())
+        t = next(t for t in range(2) if np.array_equal(data, truth.stored[..., t]))
+        found[t] = vol
+    assert sorted(found) == [0, 1]
+    np.testing.assert_allclose(found[0].affine, truth.affine, atol=1e-4)
+    shifted = truth.affine.copy()
+    shifted[:3, 3] += moved * truth.affine[:3, 2]
+    np.testing.assert_allclose(found[1].affine, shifted, atol=1e-4)
+
+
+def test_time_points_one_after_the_other_stay_one_stack_as_dcm2niix(tmp_path, dcm2niix):
+    """The second time point moved by the whole stack (a moving-table station): one stack of
+    both, as dcm2niix writes it."""
+    truth = _write(tmp_path / "in", moved=float(SHAPE[2]))
+    vol = lv.open(tmp_path / "in", use_index=False)
+    np.testing.assert_array_equal(vol.compute(), np.concatenate(np.moveaxis(truth.stored, 3, 0), 2))
+    np.testing.assert_allclose(vol.affine, truth.affine, atol=1e-4)
+    (ref,) = dcm2niix(tmp_path / "in", tmp_path / "ref")
+    assert nib.load(ref).shape[:3] == vol.shape
+
+
+def test_time_points_at_the_same_positions_stay_one_4d_volume(tmp_path):
+    truth = _write(tmp_path / "in", moved=0.0)
+    vol = lv.open(tmp_path / "in", use_index=False)
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
+def test_a_temporal_label_numbering_images_does_not_split(tmp_path):
+    """TemporalPositionIdentifier counting images (one position per value): no time points."""
+    truth = _write(tmp_path / "in", moved=0.0)
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        if int(ds.TemporalPositionIdentifier) == 2:
+            os.remove(path)
+            continue
+        ds.TemporalPositionIdentifier = int(ds.InstanceNumber)
+        ds.save_as(path)
+    vol = lv.open(tmp_path / "in", use_index=False)
+    np.testing.assert_array_equal(vol.compute(), truth.stored[..., 0])
