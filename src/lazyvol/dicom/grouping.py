@@ -18,13 +18,13 @@ from .bids_pet import RECONSTRUCTIONS
 from .checks import same_orientation
 from .echo_split import split_echo_series
 from .ge_phase import split_reversed
+from .label_split import split_interleaved_volumes
 from .model import FLOAT_PIXEL_VRS, SPLIT_VALUES
 from .parameter_split import split_parameter_series
 from .records import FrameRecord, upper_values
 from .spacing_groups import spacing_labels, spacing_text
 from .stack_notes import image_count
 from .stated_counts import CONCATENATION_KEY
-from .temporal_split import split_temporal_positions
 from .vendor import malformed_diffusion, vendor_of
 
 __all__ = [
@@ -442,7 +442,7 @@ def split_series(
     # Last: a position repeated only by a copy the splits above set apart is no time series.
     echo_note = split_echo_series(keyed)
     parameter_note = split_parameter_series(keyed)
-    temporal_note = split_temporal_positions(keyed)
+    interleaved_note = split_interleaved_volumes(keyed)
     if len(keyed) == 1:
         key, recs = next(iter(keyed.items()))
         return [(_id_key(key, recs), recs, [])]
@@ -471,7 +471,7 @@ def split_series(
         kernel_note,
         echo_note,
         parameter_note,
-        temporal_note,
+        interleaved_note,
         trace_note,
         polarity_note,
         conflict_note,

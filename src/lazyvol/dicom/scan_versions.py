@@ -579,4 +579,6 @@ INDEX_VERSION = 148
 #: (a volume moved by half a slice was stacked as slices of one volume, time points interleaved) (h208).
 #: 225: time points (TemporalPositionIdentifier) interleaved along the slice normal, sharing no
 #: position, are one volume each (they were stacked as slices of one volume) (h208).
-REPORT_FORMAT = 225
+#: 226: diffusion volumes (b-value and direction) interleaved along the slice normal, sharing no
+#: position, are one volume each, as time points are (220) (h208).
+REPORT_FORMAT = 226

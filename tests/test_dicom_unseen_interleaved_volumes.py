@@ -1,8 +1,9 @@
-"""Time points of one series (TemporalPositionIdentifier (0020,0100)) that share no slice position
-(a time point moved by half a slice, a moving-table acquisition): lazyvol stacked their images as
-the slices of one 3D volume of twice the slices at half the spacing, time points interleaved
-along k, without a word (dcm2niix refuses the series: "Unable to equalize slice distances").
-Now each time point is a volume of its own, at its own positions.
+"""Volumes of one series (told apart by TemporalPositionIdentifier (0020,0100), or by their
+diffusion b-value and direction) that share no slice position, interleaved along the normal (a
+volume moved by half a slice): lazyvol stacked their images as the slices of one 3D volume of
+twice the slices at half the spacing, volumes interleaved along k, without a word (dcm2niix
+refuses the time points: "Unable to equalize slice distances"; it stacks the diffusion volumes as
+one, b-values alternating between slices). Now each is a volume of its own, at its own positions.
 
 Reference: the synthetic truth of :func:`lazyvol.testing.write_dicom_4d_series` (stored values
 and affine; the moved time point's affine moved as its files were).
@@ -92,3 +93,29 @@ def test_a_temporal_label_numbering_images_does_not_split(tmp_path):
         ds.save_as(path)
     vol = lv.open(tmp_path / "in", use_index=False)
     np.testing.assert_array_equal(vol.compute(), truth.stored[..., 0])
+
+
+def test_diffusion_volumes_interleaved_along_the_normal_are_volumes_of_their_own(tmp_path):
+    """A b = 0 and a b = 1000 volume, the second moved half a slice (no other volume label)."""
+    truth = write_dicom_4d_series(
+        tmp_path / "in", SHAPE, n_volumes=2, modality="MR", labels=(),
+        bvals=[0, 1000], bvecs=[[0, 0, 0], [1, 0, 0]],
+    )  # fmt: skip
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        if float(ds.DiffusionBValue) > 0:
+            lps = truth.affine[:3, 2] * [-1, -1, 1] * 0.5
+            ds.ImagePositionPatient = [
+                f"{v:.6f}" for v in np.array(ds.ImagePositionPatient, float) + lps
+            ]
+            ds.save_as(path)
+    report = lv.scan(tmp_path / "in", use_index=False)
+    assert sorted(i.shape for i in report) == [SHAPE, SHAPE], [i.shape for i in report]
+    for info in report:
+        assert any("diffusion b-value and gradient direction differs" in r for r in info.reasons)
+        vol = lv.open(tmp_path / "in", series=info.id, use_index=False)
+        data = np.asarray(vol.compute())
+        t = next(t for t in range(2) if np.array_equal(data, truth.stored[..., t]))
+        shifted = truth.affine.copy()
+        shifted[:3, 3] += 0.5 * t * truth.affine[:3, 2]
+        np.testing.assert_allclose(vol.affine, shifted, atol=1e-4)
