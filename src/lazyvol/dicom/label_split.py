@@ -32,10 +32,12 @@ __all__ = ["split_interleaved_volumes"]
 
 
 def _diffusion(r: FrameRecord) -> Hashable | None:
+    """An image's b-value and direction, rounded well above the noise of their written digits
+    (the slices of one volume state one value)."""
     if r.b_value is None:
         return None
-    direction = tuple(round(float(g), 4) for g in r.gradient or ())
-    return (round(float(r.b_value), 3), direction)
+    direction = tuple(round(float(g), 3) + 0.0 for g in r.gradient or ())
+    return (round(float(r.b_value), 1) + 0.0, direction)
 
 
 #: (what the note names, what a split group's key says, each image's label: None when unstated)
