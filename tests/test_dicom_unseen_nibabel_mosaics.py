@@ -9,7 +9,8 @@ tile row ``r`` at ``r * 256 * 256 / 7`` pixels); and it stacks the two files as 
 one series although ``1.dcm`` lies 3 mm further along the slice normal than ``0.dcm`` (its
 output takes ``0.dcm``'s geometry for both). lazyvol refuses each file naming the grid, rather
 than return made-up tiles (read with the tiles cut at ``Rows // 7``, the pair is still refused:
-its 49 positions do not repeat alike, where dcm2niix returns a volume moved 3 mm).
+mosaic files of one series that do not hold the same slice positions, test_dicom_unseen_mosaic_moved,
+where dcm2niix returns a volume moved 3 mm).
 
 Reference: pydicom's reading of the files (Rows, Columns, ImagePositionPatient).
 """
