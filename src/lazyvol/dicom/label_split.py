@@ -42,7 +42,11 @@ def _diffusion(r: FrameRecord) -> Hashable | None:
 
 #: (what the note names, what a split group's key says, each image's label: None when unstated)
 _LABELS: tuple[tuple[str, str, Callable[[FrameRecord], Hashable | None]], ...] = (
-    ("TemporalPositionIdentifier (0020,0100)", "temporal position", lambda r: r.temporal_position),
+    (
+        "TemporalPositionIdentifier (0020,0100) / TemporalPositionIndex (0020,9128)",
+        "temporal position",
+        lambda r: r.temporal_position,
+    ),
     ("the diffusion b-value and gradient direction", "diffusion", _diffusion),
 )
 
@@ -55,8 +59,9 @@ def split_interleaved_volumes(keyed: dict[tuple[str, ...], list[FrameRecord]]) -
         for key in list(keyed):
             recs = keyed[key]
             if len(recs) < 4 or any(
-                r.ipp is None or r.number_of_frames != 1 or r.mosaic is not None for r in recs
-            ):
+                r.ipp is None or r.mosaic is not None or (r.number_of_frames != 1 and r.frame < 0)
+                for r in recs
+            ):  # (enhanced frames: each located; mosaic files: mosaic_positions)
                 continue
             labels = [label_of(r) for r in recs]
             if any(v is None for v in labels):
