@@ -16,10 +16,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._io_remote import exact, fs_path, translate
+from ._io_remote import _etag, exact, fs_path, translate
 from ._location import Location
 from ._remote_errors import remote_deadline
-from .errors import LazyvolError, RemoteReadError
+from .errors import LazyvolError, RemoteReadError, SourceChangedError
 from .sources import SourceStamp
 
 __all__ = ["CONCURRENCY", "is_s3", "s3_cat", "s3_ranges"]
@@ -45,11 +45,11 @@ def s3_ranges(
     async def gather() -> list[bytes | BaseException]:
         gate = asyncio.Semaphore(CONCURRENCY)
 
-        async def one(loc: Location, offset: int, length: int) -> bytes:
+        async def one(loc: Location, offset: int, length: int, expect: Any) -> bytes:
             async with gate:
-                return await _get(fs, loc, offset, offset + length)
+                return await _get(fs, loc, offset, offset + length, expect)
 
-        coros = (one(loc, off, n) for loc, off, n, _e in reqs)
+        coros = (one(loc, off, n, expect) for loc, off, n, expect in reqs)
         return list(await asyncio.gather(*coros, return_exceptions=True))
 
     out: list[bytes | LazyvolError] = []
@@ -73,19 +73,24 @@ def s3_cat(fs: Any, loc: Location, start: int, stop: int) -> bytes:
     return bytes(sync(fs.loop, _get, fs, loc, start, stop))
 
 
-async def _get(fs: Any, loc: Location, start: int, stop: int) -> bytes:
+async def _get(
+    fs: Any, loc: Location, start: int, stop: int, expect: SourceStamp | None = None
+) -> bytes:
     """Bytes ``start``-``stop - 1`` of ``loc``: one ``GetObject``, its body read only when the
-    answer is that range (:func:`_not_the_range`), within ``LAZYVOL_REMOTE_DEADLINE`` when set
-    (botocore's timeouts limit a stall only: a server sending a byte now and then never ends)."""
+    answer is that range (:func:`_not_the_range`) of the object ``expect`` names when given
+    (:func:`_not_the_object`), within ``LAZYVOL_REMOTE_DEADLINE`` when set (botocore's timeouts
+    limit a stall only: a server sending a byte now and then never ends)."""
     if stop <= start:
         return b""
     deadline = remote_deadline()
     if deadline is None:
-        return await _get_now(fs, loc, start, stop)
-    return await asyncio.wait_for(_get_now(fs, loc, start, stop), deadline)
+        return await _get_now(fs, loc, start, stop, expect)
+    return await asyncio.wait_for(_get_now(fs, loc, start, stop, expect), deadline)
 
 
-async def _get_now(fs: Any, loc: Location, start: int, stop: int) -> bytes:
+async def _get_now(
+    fs: Any, loc: Location, start: int, stop: int, expect: SourceStamp | None = None
+) -> bytes:
     bucket, key, version = fs.split_path(fs_path(loc, fs))
     resp = await fs._call_s3(
         "get_object",
@@ -96,7 +101,7 @@ async def _get_now(fs: Any, loc: Location, start: int, stop: int) -> bytes:
     )
     body = resp["Body"]
     try:
-        refusal = _not_the_range(loc, start, stop, resp)
+        refusal = _not_the_range(loc, start, stop, resp) or _not_the_object(loc, expect, resp)
         if refusal is not None:
             raise refusal
         return bytes(await body.read())
@@ -126,4 +131,26 @@ def _not_the_range(
         "drops them), so every read would receive the whole object; the answer was closed "
         "unread and nothing was used. Use an S3 endpoint that honours Range, or copy the file "
         "locally first"
+    )
+
+
+def _not_the_object(
+    loc: Location, expect: SourceStamp | None, resp: Mapping[str, Any]
+) -> SourceChangedError | None:
+    """The error of an answer from another object than ``expect`` (its ETag, else the size its
+    ``Content-Range`` states, not the stamp's: the object was replaced since it was opened, and
+    the bytes at the old offsets are the new object's), else None. No extra request: the
+    answer states both."""
+    if expect is None:
+        return None
+    tag = _etag({"ETag": resp.get("ETag") or ""})
+    want = expect.etag.split("@", 1)[0]
+    m = _CONTENT_RANGE.match(str(resp.get("ContentRange") or ""))
+    total = int(m.group(3)) if m is not None and m.group(3) != "*" else None
+    if (not (tag and want) or tag == want) and (total is None or total == expect.size):
+        return None
+    return SourceChangedError(
+        f"{loc.display}: the object changed after it was opened (size {expect.size} -> "
+        f"{total if total is not None else '?'}, ETag {want or '?'} -> {tag or '?'}); open the "
+        "source again"
     )

@@ -8,10 +8,11 @@ metadata; no ``"format"`` (they are no store lazyvol wrote, with a manifest and 
 open as the source opens: the volume's axes ``(i, j, k, ...)``, its affine, its values scaled as
 the source's (``scale=False``: the stored values).
 
-The targets are read as the references name them, as any reference reader reads them: a source
-changed since the references were made is not noticed here (one stat or HEAD per target, which a
-series of many remote files would pay at every open); :func:`lazyvol.refs.check_references`
-checks them against the identities the references record.
+Each chunk is read by lazyvol's byte layer (:mod:`lazyvol._zarr_refs_store`), checked against
+the identity the references record of its target: a source changed since the references were
+made is a :class:`~lazyvol.errors.SourceChangedError` when a chunk of it is read (no extra
+request over HTTP(S) and S3, one ``fstat`` locally); :func:`lazyvol.refs.check_references`
+checks every target at once.
 """
 
 from __future__ import annotations

@@ -280,6 +280,10 @@ class StoreRoot:
         loc = self.loc.join(array)
         opts = _io.with_timeouts(loc.protocol, loc.options.to_dict(), asynchronous=True)
         try:
+            if loc.protocol == "reference":  # (chunks read by the byte layer, targets checked)
+                from ._zarr_refs_store import reference_store
+
+                return reference_store(loc, opts, read_limit, chunk_file_bound_of, READ_LIMIT_FIX)
             from ._zarr_http import bounded_store  # (bounded; HTTP ranged reads checked)
 
             return bounded_store(loc, opts, read_limit, chunk_file_bound_of, READ_LIMIT_FIX)
