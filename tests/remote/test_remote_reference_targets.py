@@ -13,7 +13,7 @@ import pytest
 from remote_servers import S3, HttpServer
 
 import lazyvol as lv
-from lazyvol.errors import FormatError, UnsupportedError
+from lazyvol.errors import FormatError
 from lazyvol.testing.dicom import write_dicom_series
 from lazyvol.testing.nifti import write_phantom_nifti
 
@@ -144,14 +144,40 @@ def test_lazyvols_own_dicom_references_open_as_pydicom_reads_the_files(tmp_path)
         np.testing.assert_allclose(got[:, :, k], want)
 
 
-def test_lazyvols_own_references_with_rescale_per_slice_are_refused_scaled(tmp_path):
+def test_lazyvols_own_references_with_rescale_per_slice_open_scaled(tmp_path):
+    """References stating RescaleSlope/RescaleIntercept per slice (per_slice_rescale="arrays")
+    were refused with scale=True ('open them with scale=False'); each slice is now scaled by its
+    own values, as pydicom applies each file's, in the dtype lazyvol.open gives the source."""
     slopes, inters = [1.0, 2.0, 0.5], [0.0, 3.0, -1.0]
     truth = write_dicom_series(tmp_path / "s", (6, 5, 3), slope=slopes, intercept=inters)
     options = _written(tmp_path, tmp_path / "s", per_slice_rescale="arrays")
-    with pytest.raises(UnsupportedError, match=r"per slice.*scale=False"):
-        lv.open("reference://", **options)
+    vol = lv.open("reference://", **options)
+    expected = []
+    for f in truth.files:  # (slice order k)
+        ds = pydicom.dcmread(f)
+        expected.append(ds.pixel_array.T * float(ds.RescaleSlope) + float(ds.RescaleIntercept))
+    got = np.asarray(vol.compute())
+    np.testing.assert_array_equal(got, np.stack(expected, axis=-1))
+    assert got.dtype == vol.dtype == lv.open(tmp_path / "s").dtype  # (float32: 0.5 and -1.0)
     stored = lv.open("reference://", scale=False, **options)
     np.testing.assert_array_equal(np.asarray(stored.compute()), truth.stored)
+
+
+def test_per_slice_rescale_references_of_a_4d_series_open_as_the_series(tmp_path):
+    """The same for a 4D series (rescale arrays over (k, t)): each file's own values, as
+    lazyvol.open of the folder gives them."""
+    from lazyvol.testing.dicom_4d import write_dicom_4d_series
+
+    truth = write_dicom_4d_series(tmp_path / "s", (6, 5, 3), n_volumes=2, seed=2)
+    for n, f in enumerate(sorted(truth.files)):
+        ds = pydicom.dcmread(f)
+        ds.RescaleSlope, ds.RescaleIntercept = (1, 2, 4)[n % 3], -3 * n
+        ds.save_as(f)
+    source = lv.open(tmp_path / "s")
+    options = _written(tmp_path, tmp_path / "s", per_slice_rescale="arrays")
+    vol = lv.open("reference://", **options)
+    assert vol.shape == source.shape and vol.dtype == source.dtype
+    np.testing.assert_array_equal(np.asarray(vol.compute()), np.asarray(source.compute()))
 
 
 @pytest.mark.parametrize(
