@@ -22,7 +22,7 @@ from ._remote_errors import remote_deadline
 from .errors import LazyvolError, RemoteReadError, SourceChangedError
 from .sources import SourceStamp
 
-__all__ = ["CONCURRENCY", "is_s3", "s3_cat", "s3_ranges"]
+__all__ = ["CONCURRENCY", "is_s3", "s3_cat", "s3_get", "s3_ranges", "s3_suffix"]
 
 #: Requests in flight at once per batch.
 CONCURRENCY = 32
@@ -47,7 +47,7 @@ def s3_ranges(
 
         async def one(loc: Location, offset: int, length: int, expect: Any) -> bytes:
             async with gate:
-                return await _get(fs, loc, offset, offset + length, expect)
+                return await s3_get(fs, loc, offset, offset + length, expect)
 
         coros = (one(loc, off, n, expect) for loc, off, n, expect in reqs)
         return list(await asyncio.gather(*coros, return_exceptions=True))
@@ -70,10 +70,10 @@ def s3_cat(fs: Any, loc: Location, start: int, stop: int) -> bytes:
     ``cat_file``), each answer checked (:func:`_get`); failures raised as they come."""
     from fsspec.asyn import sync
 
-    return bytes(sync(fs.loop, _get, fs, loc, start, stop))
+    return bytes(sync(fs.loop, s3_get, fs, loc, start, stop))
 
 
-async def _get(
+async def s3_get(
     fs: Any, loc: Location, start: int, stop: int, expect: SourceStamp | None = None
 ) -> bytes:
     """Bytes ``start``-``stop - 1`` of ``loc``: one ``GetObject``, its body read only when the
@@ -107,6 +107,44 @@ async def _get_now(
         return bytes(await body.read())
     finally:
         body.close()  # (unread: the connection is closed, the rest of the object not received)
+
+
+async def s3_suffix(fs: Any, loc: Location, n: int) -> bytes:
+    """The last ``n`` bytes of ``loc`` (all of it when shorter): one ``GetObject`` with
+    ``Range: bytes=-n``, its body read only when the answer is the object's end (status 206, a
+    ``Content-Range`` ending at the last byte, at most ``n`` bytes; or a whole object of at most
+    ``n`` bytes), within ``LAZYVOL_REMOTE_DEADLINE`` when set; else closed unread and refused
+    (a gateway that drops ``Range`` sends the whole object, which a shard's index read took
+    for the index)."""
+
+    async def now() -> bytes:
+        bucket, key, version = fs.split_path(fs_path(loc, fs))
+        extra = {"VersionId": version} if version else {}
+        resp = await fs._call_s3("get_object", Bucket=bucket, Key=key, Range=f"bytes=-{n}", **extra)
+        body = resp["Body"]
+        try:
+            status = (resp.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            label = str(resp.get("ContentRange") or "")
+            length = resp.get("ContentLength")
+            m = _CONTENT_RANGE.match(label)
+            ends = m is not None and m.group(3) != "*" and int(m.group(2)) == int(m.group(3)) - 1
+            fits = isinstance(length, int) and length <= n
+            if not ((status == 206 and ends and fits) or (status == 200 and fits)):
+                said = (
+                    f"HTTP {status}, Content-Range {label or '(none)'!r}, Content-Length {length}"
+                )
+                raise RemoteReadError(
+                    f"{loc.display}: asked for its last {n} bytes, the server answered with other "
+                    f"bytes ({said}): it ignores Range requests (or a proxy in between drops "
+                    "them); the answer was closed unread and nothing was used. Use an S3 "
+                    "endpoint that honours Range, or copy the store locally first"
+                )
+            return bytes(await body.read())
+        finally:
+            body.close()
+
+    deadline = remote_deadline()
+    return await (now() if deadline is None else asyncio.wait_for(now(), deadline))
 
 
 def _not_the_range(

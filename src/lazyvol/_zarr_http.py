@@ -46,8 +46,9 @@ from ._http_range import (
 from ._io_remote import _etag, _mtime_ns, _retry_after
 from ._location import Location, display_url
 from ._range_refusal import range_refused, stated
-from ._remote_errors import _status, html_page, html_refusal
+from ._remote_errors import _status, html_page, html_refusal, remote_deadline, translate
 from ._retry import ATTEMPTS, hung_up, wait_before_retry
+from ._s3_range import is_s3, s3_get, s3_suffix
 from .errors import FormatError, LazyvolError, RemoteReadError
 from .sources import SourceStamp
 
@@ -65,9 +66,14 @@ def bounded_store(
     docstring), and for an HTTP(S) URL checked; ``options`` are the filesystem's storage
     options; ``fix`` ends the message of a refused read."""
     plain = FsspecStore.from_url(loc.url, storage_options=options, read_only=True)
-    cls = CheckedFsspecStore if loc.protocol in ("http", "https") else BoundedFsspecStore
+    cls = BoundedFsspecStore
+    if loc.protocol in ("http", "https"):
+        cls = CheckedFsspecStore
+    elif is_s3(loc):
+        cls = S3CheckedStore
     store: BoundedFsspecStore = cls(plain.fs, read_only=True, path=plain.path)
     store.limit_of, store.bound_of, store.fix = limit_of, bound_of, fix
+    store.root = loc
     return store
 
 
@@ -92,10 +98,12 @@ class BoundedFsspecStore(FsspecStore):  # type: ignore[misc]
     file_limit = 0
     #: How a refusal ends: what to do.
     fix = ""
+    #: The store's location (its URL and storage options), for messages.
+    root: Location | None = None
 
     def with_read_only(self, read_only: bool = False) -> Any:
         store = super().with_read_only(read_only)
-        for name in ("limit_of", "bound_of", "file_limit", "fix"):
+        for name in ("limit_of", "bound_of", "file_limit", "fix", "root"):
             setattr(store, name, getattr(self, name))
         return store
 
@@ -159,6 +167,64 @@ class BoundedFsspecStore(FsspecStore):  # type: ignore[misc]
             where = Location(self._url(key))
             raise too_large(where, None, limit, f"the Zarr store's file {key}", self.fix)
         if byte_range is None:
+            self._saw(key, data)
+        return prototype.buffer.from_bytes(data)
+
+
+class S3CheckedStore(BoundedFsspecStore):
+    """zarr's ``FsspecStore`` over S3 whose reads are bounded, end within
+    ``LAZYVOL_REMOTE_DEADLINE`` when it is set (botocore's timeouts bound a stall only: a server
+    sending a byte now and then held a chunk read for ever), and whose ranged reads are judged
+    by their answer's status and headers as the byte layer's S3 reads are
+    (:func:`lazyvol._s3_range.s3_get`: a whole-object answer to a ranged read, from a gateway
+    that drops ``Range``, closed unread and refused; s3fs took its body as the range). Failures
+    are typed errors naming the object."""
+
+    def _where(self, key: str) -> Location:
+        return self.root.join(key) if self.root is not None else Location(self._url(key))
+
+    async def get(
+        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
+    ) -> Buffer | None:
+        deadline = remote_deadline()
+        try:
+            if deadline is None:
+                return await self._get(key, prototype, byte_range)
+            return await asyncio.wait_for(self._get(key, prototype, byte_range), deadline)
+        except (LazyvolError, FileNotFoundError):
+            raise
+        except Exception as exc:
+            raise translate(exc, self._where(key), f"reading the Zarr store's file {key}") from None
+
+    async def _get(
+        self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None
+    ) -> Buffer | None:
+        limit = self._check(key, byte_range)
+        if isinstance(byte_range, RangeByteRequest):
+            start, stop = byte_range.start, byte_range.end
+        elif limit and byte_range is None:  # (a whole file: at most limit bytes, one more asked)
+            start, stop = 0, limit + 1
+        elif not isinstance(byte_range, SuffixByteRequest):  # (from an offset to the end: rare)
+            return await super().get(key, prototype, byte_range)
+        if not self._is_open:
+            await self._open()
+        where = self._where(key)
+        try:
+            if isinstance(byte_range, SuffixByteRequest):  # (a shard's index)
+                data = await s3_suffix(self.fs, where, byte_range.suffix)
+            else:
+                data = await s3_get(self.fs, where, start, stop)
+        except FileNotFoundError as exc:  # (no such file: zarr's missing chunk, not an error)
+            if isinstance(exc, LazyvolError):
+                raise
+            return None
+        except OSError as exc:
+            if byte_range is not None or "not satisfiable" not in str(exc):
+                raise  # (S3 refuses any range of an empty object: an empty file)
+            data = b""
+        if byte_range is None:
+            if len(data) > limit:
+                raise too_large(where, None, limit, f"the Zarr store's file {key}", self.fix)
             self._saw(key, data)
         return prototype.buffer.from_bytes(data)
 
