@@ -245,7 +245,7 @@ async def get_retried(
     final: tuple[type[BaseException], ...] = (),
 ) -> _T:
     """GET ``url`` (``kw``: the request's arguments) and return what ``answer`` makes of the
-    response, asked again on 429/502/503/504 (Retry-After honoured) and when the server hangs
+    response, asked again on 429/500/502/503/504 (Retry-After honoured) and when the server hangs
     up without a whole answer (:mod:`lazyvol._retry`); an exception of a ``final`` type is
     raised as it is, never asked again. The one retry loop of every HTTP(S) GET here."""
     for attempt in range(ATTEMPTS):
@@ -265,7 +265,7 @@ async def get_retried(
 
 
 async def _get(fs: Any, session: Any, want: Want, start: int, stop: int) -> tuple[_Got, bool]:
-    """One ranged GET of bytes ``start``-``stop - 1`` (retried on 429/502/503/504, and when the
+    """One ranged GET of bytes ``start``-``stop - 1`` (retried on 429/500/502/503/504, and when the
     server hangs up without answering: :func:`get_retried`): the bytes
     received from ``start`` (at most ``stop - start``) and whether the object ends there."""
     url, kw = _request_args(fs, want.loc, start, stop, want.expect)
@@ -528,7 +528,7 @@ async def whole(
     check: Callable[[Mapping[str, str], bytes], None] | None = None,
 ) -> bytes:
     """The whole object ``loc`` (HTTP(S)): one GET without ``Range`` (a body encoded on the fly
-    decoded, as any client reads it), tried again on 429/502/503/504 and hang-ups as ranged
+    decoded, as any client reads it), tried again on 429/500/502/503/504 and hang-ups as ranged
     reads are; refused (:func:`too_large`) when its ``Content-Length`` states more than
     ``limit`` bytes, before any is read, or when its body goes on past ``limit`` bytes, of
     which no more than ``limit + 1`` are held; ``check(headers, body)`` raises for an answer

@@ -275,7 +275,7 @@ def _http_find(
     branch: ``a -> .`` and ``b -> .`` made 2**32 pages), and so is
     one deeper than :data:`HTTP_MAX_DEPTH`, or one the server does not list (404, 401/403: a
     dangling link, a folder without an index page), each appended to ``skipped`` with the reason.
-    Each page is requested as :func:`retried` says (429/502/503/504 tried again).
+    Each page is requested as :func:`retried` says (429/500/502/503/504 tried again).
     """
     root = fs_path(loc, fs)
     found: dict[str, dict[str, Any]] = {}
@@ -330,7 +330,7 @@ def _http_find(
 def _http_page(
     fs: Any, loc: Location, url: str, skipped: list[tuple[str, str]] | None, *, sub: bool
 ) -> list[dict[str, Any]] | None:
-    """The links of the index page of folder ``url`` (``fs.ls``, tried again on 429/502/503/504).
+    """The links of the index page of folder ``url`` (``fs.ls``, tried again on 429/500/502/503/504).
 
     A subfolder (``sub``) the server does not list -- 404 (a dangling link, a folder removed
     since the page was made) or 401/403 (no index page allowed there) -- gives None, appended to

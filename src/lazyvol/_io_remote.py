@@ -569,7 +569,7 @@ def _stated(headers: Mapping[str, str], whole: bool) -> dict[str, Any]:
 
 def retried(loc: Location, call: Callable[[], T]) -> T:
     """``call()``, one request of ``loc`` through fsspec (a HEAD, an index page), tried again
-    as :mod:`lazyvol._retry` says when an HTTP(S) server answers 429/502/503/504 or hangs up
+    as :mod:`lazyvol._retry` says when an HTTP(S) server answers 429/500/502/503/504 or hangs up
     without answering (the policy of the ranged GETs); other protocols' clients retry on their own. The last failure is raised as
     it came (the caller translates it)."""
     if loc.protocol not in ("http", "https"):

@@ -2,7 +2,9 @@
 (the checked ranged GETs of :mod:`lazyvol._http_range`, the HEAD that stamps an object and the
 index pages of a web folder, through :func:`lazyvol._io_remote.retried`).
 
-An answer ``429``, ``502``, ``503`` or ``504`` is tried again, :data:`ATTEMPTS` attempts in all,
+An answer ``429``, ``500``, ``502``, ``503`` or ``504`` is tried again (``500`` too: a transient
+Internal Server Error is common behind load balancers and object stores, which botocore and gcsfs
+retry; a lasting one costs two more requests), :data:`ATTEMPTS` attempts in all,
 waiting 0.25 s then 0.5 s, or what its ``Retry-After`` asks (seconds or a date) up to
 :data:`MAX_RETRY_AFTER` seconds. So is a request the server closed the connection on without
 answering, or after part of its body (:func:`hung_up`: aiohttp's ``ServerDisconnectedError``, as
@@ -26,12 +28,12 @@ __all__ = [
     "wait_before_retry",
 ]
 
-#: Attempts of one request answered 429/502/503/504 (the first included).
+#: Attempts of one request answered 429/500/502/503/504 (the first included).
 ATTEMPTS = 3
 #: Longest wait a ``Retry-After`` header may ask for between attempts (seconds).
 MAX_RETRY_AFTER = 5.0
-#: Statuses of a server that is overloaded or restarting, worth asking again.
-RETRY_STATUS = frozenset({429, 502, 503, 504})
+#: Statuses of a server that is overloaded, restarting or failing for a moment, worth asking again.
+RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
 
 def wait_before_retry(

@@ -8,7 +8,7 @@ server that ignores ``Range``, as ``python -m http.server`` does) was taken for 
 checksum error blaming the file). Here a range is taken only when the answer is that range, by
 the rules of the byte layer's own reads (:mod:`lazyvol._http_range`: Content-Range checked, a
 longer answer cut, a shorter one followed up, a whole-object ``200`` cut to the range, encoded
-bodies refused, 429/502/503/504 and hang-ups retried); a suffix must be the object's last bytes.
+bodies refused, 429/500/502/503/504 and hang-ups retried); a suffix must be the object's last bytes.
 Whole-file reads (metadata, unsharded chunk files) are one GET, bounded
 (:func:`lazyvol._http_range.whole`).
 
@@ -269,7 +269,7 @@ class CheckedFsspecStore(BoundedFsspecStore):
     async def _whole(self, key: str, prototype: BufferPrototype, limit: int) -> Buffer | None:
         """A whole file (metadata, an unsharded chunk, a whole shard): at most ``limit`` bytes
         (:func:`lazyvol._http_range.whole`), else as fsspec reads it, tried again on
-        429/502/503/504 and hang-ups as the byte layer's reads are (a missing file: None)."""
+        429/500/502/503/504 and hang-ups as the byte layer's reads are (a missing file: None)."""
         if limit:
             if not self._is_open:
                 await self._open()

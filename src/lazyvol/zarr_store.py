@@ -140,7 +140,7 @@ class StoreRoot:
 
     def exists(self, key: str) -> bool:
         """True when file ``key`` exists (a remote request failing for good counts as absent;
-        one answered 429/502/503/504 is asked again first, and an HTTP(S) object is asked for by
+        one answered 429/500/502/503/504 is asked again first, and an HTTP(S) object is asked for by
         HEAD, never whole: :func:`lazyvol._io.kind`)."""
         if not self.is_remote:
             return os.path.isfile(self.where(key))
