@@ -76,7 +76,10 @@ def with_timeouts(
     protocol: str, options: dict[str, Any], *, asynchronous: bool = False
 ) -> dict[str, Any]:
     """Add lazyvol's timeouts where the caller set none (HTTP via aiohttp, S3 via botocore); for
-    ``reference://``, to its ``remote_options`` when ``remote_protocol`` names the targets'.
+    ``reference://``, to its ``remote_options`` when ``remote_protocol`` names the targets', and
+    to the options its references file is read with when ``fo`` is a URL (``target_options``,
+    or ``ref_storage_args`` when given). Its chunks are read by the byte layer
+    (:mod:`lazyvol._zarr_refs_store`), with the targets' own timeouts.
 
     A reference filesystem is made ``asynchronous`` (zarr's store) or not (the byte layer), its
     targets' filesystem with it, whatever the options say: fsspec refuses a reference filesystem
@@ -91,6 +94,13 @@ def with_timeouts(
             remote = with_timeouts(target, remote)
         opts["remote_options"] = {**remote, "asynchronous": asynchronous}
         opts["asynchronous"] = asynchronous
+        fo = opts.get("fo")  # (references read from a URL: with the timeouts of its protocol)
+        if isinstance(fo, str) and "://" in fo and not fo.startswith("file://"):
+            # (fsspec opens fo with ref_storage_args, else target_options)
+            name = "ref_storage_args" if opts.get("ref_storage_args") else "target_options"
+            fo_protocol = opts.get("target_protocol") or fo.split("://", 1)[0].lower()
+            if isinstance(fo_protocol, str) and fo_protocol != "reference":
+                opts[name] = with_timeouts(fo_protocol, dict(opts.get(name) or {}))
     elif protocol in ("http", "https"):
         import aiohttp
 

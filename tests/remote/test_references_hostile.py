@@ -168,3 +168,18 @@ def test_a_stalling_target_times_out_without_remote_protocol(tmp_path, hostile_s
     hostile_server.obj("v/a.nii").stall = 3.0
     with pytest.raises(RemoteTimeoutError, match=r"v/a\.nii"):
         vol.compute()
+
+
+def test_references_read_from_a_stalling_server_time_out(tmp_path, hostile_server, monkeypatch):
+    """References read from a URL (``fo`` an https:// file) were fetched with fsspec's defaults
+    (aiohttp's five minutes), whatever LAZYVOL_REMOTE_TIMEOUT said: a stalling server held the
+    open as long as it stalled."""
+    path, nii = _nifti(tmp_path)
+    url = hostile_server.put("v/a.nii", open(path, "rb").read())
+    fo = hostile_server.put("refs.json", json.dumps(lv.references(url)).encode())
+    vol = lv.open("reference://", storage_options={"fo": fo}, scale=False)
+    np.testing.assert_array_equal(np.asarray(vol.compute()), nii.dataobj.get_unscaled())
+    monkeypatch.setenv("LAZYVOL_REMOTE_TIMEOUT", "0.2")
+    hostile_server.obj("refs.json").stall = 3.0
+    with pytest.raises(RemoteTimeoutError, match=r"refs\.json"):
+        lv.open("reference://", storage_options={"fo": fo})
