@@ -26,6 +26,8 @@ __all__ = ["CONCURRENCY", "is_s3", "s3_cat", "s3_get", "s3_ranges", "s3_suffix"]
 
 #: Requests in flight at once per batch.
 CONCURRENCY = 32
+#: Most answers one range may come in (a server sending fewer bytes than asked each time).
+MAX_PIECES = 1024
 
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 
@@ -76,7 +78,8 @@ def s3_cat(fs: Any, loc: Location, start: int, stop: int) -> bytes:
 async def s3_get(
     fs: Any, loc: Location, start: int, stop: int, expect: SourceStamp | None = None
 ) -> bytes:
-    """Bytes ``start``-``stop - 1`` of ``loc``: one ``GetObject``, its body read only when the
+    """Bytes ``start``-``stop - 1`` of ``loc`` (fewer when the object ends first): a
+    ``GetObject`` (and one per missing rest of a shorter answer), its body read only when the
     answer is that range (:func:`_not_the_range`) of the object ``expect`` names when given
     (:func:`_not_the_object`), within ``LAZYVOL_REMOTE_DEADLINE`` when set (botocore's timeouts
     limit a stall only: a server sending a byte now and then never ends)."""
@@ -91,6 +94,30 @@ async def s3_get(
 async def _get_now(
     fs: Any, loc: Location, start: int, stop: int, expect: SourceStamp | None = None
 ) -> bytes:
+    """The bytes asked: one ``GetObject``, then one per missing rest when the answer is a
+    shorter ``206`` of an object that holds more (HTTP lets a server send fewer bytes than asked;
+    some gateways cap each answer): as the byte layer's HTTP(S) reads, at most
+    :data:`MAX_PIECES` answers. Fewer bytes when the object ends first."""
+    parts: list[bytes] = []
+    pos = start
+    while len(parts) < MAX_PIECES:
+        data, total = await _get_one(fs, loc, pos, stop, expect)
+        parts.append(data)
+        pos += len(data)
+        if pos >= stop or not data or total is None or pos >= total:
+            return b"".join(parts)
+    raise RemoteReadError(
+        f"{loc.display}: reading bytes {start}-{stop - 1}: the server sent the range in pieces "
+        f"and still lacked bytes {pos}-{stop - 1} after {len(parts)} answers (received "
+        f"{pos - start} bytes); nothing was used"
+    )
+
+
+async def _get_one(
+    fs: Any, loc: Location, start: int, stop: int, expect: SourceStamp | None
+) -> tuple[bytes, int | None]:
+    """One ``GetObject`` of bytes ``start``-``stop - 1``, judged before its body is read; its
+    body and the object's size its ``Content-Range`` states (None for a whole-object answer)."""
     bucket, key, version = fs.split_path(fs_path(loc, fs))
     resp = await fs._call_s3(
         "get_object",
@@ -104,7 +131,9 @@ async def _get_now(
         refusal = _not_the_range(loc, start, stop, resp) or _not_the_object(loc, expect, resp)
         if refusal is not None:
             raise refusal
-        return bytes(await body.read())
+        m = _CONTENT_RANGE.match(str(resp.get("ContentRange") or ""))
+        total = int(m.group(3)) if m is not None and m.group(3) != "*" else None
+        return bytes(await body.read()), total
     finally:
         body.close()  # (unread: the connection is closed, the rest of the object not received)
 
