@@ -193,6 +193,16 @@ def translate(
     chain = _chain(exc)
     detail = scrub("; ".join(f"{type(e).__name__}: {e}" for e in chain[:3]), loc)
     status = _status(exc)
+    coded = next((e for e in chain if type(e).__name__ == "ContentEncodingError"), None)
+    if coded is not None:  # (aiohttp's: a Content-Encoding it cannot decode, e.g. br, zstd)
+        m = re.search(r"content-encoding:\s*([^\s.;]+(?:\s*\([^)]*\))?)", str(coded), re.I)
+        named = f"Content-Encoding: {m.group(1)}" if m else "a Content-Encoding"
+        return RemoteReadError(
+            f"{where}: {what}: the server answered with {named} although identity was asked, "
+            "which the client cannot even decode, so the body is not the object's bytes; nothing "
+            "was used. Fix it on the server: serve the file without Content-Encoding (no "
+            "on-the-fly compression of images)"
+        )
     if any(type(e).__name__ == "TooManyRedirects" for e in chain):  # aiohttp's and requests'
         return RemoteReadError(
             f"{where}: {what} failed: the server redirects in a loop, or through more redirects "
