@@ -215,10 +215,21 @@ def dicom_refs(
         refs, "image", stored_shape, chunks, dtype, dims, attrs, group_attrs, extra, codec
     )
     if loc.is_remote:  # (before _verify_decoded, which would blame the codec)
+        _probe_range(where(plan.paths[0]), ranges[0], plan.stamps[0] if plan.stamps else None)
         refuse_norange([where(p) for p in dict.fromkeys(plan.paths)], _io.ignores_range)
     if compressed and verify_decoded:
         _verify_decoded(out, vol, path, plan.paths, loc)
     return out
+
+
+def _probe_range(first: _io.Location, chunk: tuple[int, int], stamp: Any) -> None:
+    """Read the first chunk's range of ``first`` (one request) to learn whether its HTTP(S)
+    server honours ``Range`` now (the answer records it for :func:`lazyvol._io.ignores_range`):
+    a series' files are small and the scan reads each whole, so a server that ignores ``Range``
+    (each ranged read answered with the whole file, which a reference reader takes as the
+    chunk) went unseen and its references were written."""
+    if first.protocol in ("http", "https"):
+        _io.read(first, chunk[0], chunk[1], expect=stamp)
 
 
 def _ranges(plan: Any, nbytes: int, where: Callable[[str], _io.Location]) -> list[tuple[int, int]]:

@@ -183,3 +183,24 @@ def test_references_read_from_a_stalling_server_time_out(tmp_path, hostile_serve
     hostile_server.obj("refs.json").stall = 3.0
     with pytest.raises(RemoteTimeoutError, match=r"refs\.json"):
         lv.open("reference://", storage_options={"fo": fo})
+
+
+def test_references_to_a_dicom_series_on_a_server_ignoring_range_are_refused(
+    tmp_path, hostile_server
+):
+    """A native series' files are read whole by the scan, so a server answering every ranged GET
+    with the whole file went unseen, and references were written whose chunks any reference
+    reader (fsspec, zarr) fetches as whole files (a reshape error, or other bytes)."""
+    from lazyvol.errors import UnsupportedError
+
+    truth = write_dicom_series(tmp_path / "s", (12, 10, 4))
+    hostile_server.index_pages = True
+    for f in truth.files:
+        hostile_server.put(f"s/{os.path.basename(f)}", open(f, "rb").read(), norange=True)
+    with pytest.raises(UnsupportedError, match=r"IM\d+\.dcm: the server ignores Range requests"):
+        lv.references(f"{hostile_server.url}/s/")
+    for f in truth.files:  # (one that honours Range: the references, read by zarr's recipe)
+        hostile_server.obj(f"s/{os.path.basename(f)}").norange = False
+    refs = lv.references(f"{hostile_server.url}/s/")
+    vol = lv.open("reference://", storage_options={"fo": _refs_file(tmp_path, refs)})
+    np.testing.assert_array_equal(np.asarray(vol.compute()), truth.stored)
