@@ -18,8 +18,9 @@ ETag and size from the answer, another protocol's with one HEAD per target and s
 target is a :class:`~lazyvol.errors.SourceChangedError` naming it and saying to make the
 references again.
 
-Inline chunks (``base64:`` or text) and whole-file references (``[url]``) are read as fsspec
-reads them.
+A whole-file reference (``[url]``: one file per chunk) is read whole, bounded as a chunk file of
+a store (:func:`lazyvol._http_range.read_whole` remotely: one checked GET). Inline chunks
+(``base64:`` or text) are read as fsspec reads them.
 """
 
 from __future__ import annotations
@@ -164,7 +165,12 @@ class ReferenceStore(BoundedFsspecStore):
             url, begin, stop = self.fs._cat_common(self._url(key), start=start, end=end)
         except FileNotFoundError:
             return None
-        if isinstance(url, bytes) or begin is None or stop is None:  # inline, or a whole file
+        if isinstance(url, bytes):  # (inline)
+            return await super().get(key, prototype, byte_range)
+        if begin is None and stop is None and byte_range is None and limit:  # (a whole file)
+            data = await asyncio.to_thread(self._read_whole, str(url), limit, key)
+            return prototype.buffer.from_bytes(data)
+        if begin is None or stop is None:  # (a part of a whole-file reference: as fsspec reads)
             return await super().get(key, prototype, byte_range)
         if limit and stop - begin > limit:
             where = Location(self._url(key))
@@ -176,6 +182,32 @@ class ReferenceStore(BoundedFsspecStore):
         from ._http_range import too_large
 
         return too_large(where, n, limit, f"the reference {key}", self.fix)
+
+    def _read_whole(self, url: str, limit: int, key: str) -> bytes:
+        """The whole target ``url`` of a whole-file reference (``[url]``), at most ``limit``
+        bytes (:func:`lazyvol._http_range.read_whole` remotely), its size checked against its
+        recorded identity when the references hold one."""
+        from ._http_range import read_whole
+        from .sources import stat_regular
+
+        assert self.location is not None
+        loc = Location.of(url, target_options(self.location.options.to_dict(), url))
+        what = f"the target of reference {key}"
+        if loc.is_remote:
+            data = read_whole(loc, limit, what=what, fix=self.fix)
+            expect = self._identities().get(url)
+            if expect is not None and len(data) != expect.size:
+                raise SourceChangedError(
+                    f"{loc.display}: a target of the references {self._named()} is no longer the "
+                    f"file they were made from (size {expect.size} -> {len(data)}); make the "
+                    "references again (lazyvol.references; lazyvol.refs.check_references checks "
+                    "every target)"
+                )
+            return data
+        size = stat_regular(loc.url).st_size
+        if size > limit:
+            raise self._too_large(loc, size, limit, key)
+        return self._read(url, 0, size)
 
     def _read(self, url: str, offset: int, length: int) -> bytes:
         """``length`` bytes of target ``url`` from ``offset``, checked against its recorded

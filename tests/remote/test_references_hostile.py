@@ -204,3 +204,51 @@ def test_references_to_a_dicom_series_on_a_server_ignoring_range_are_refused(
     refs = lv.references(f"{hostile_server.url}/s/")
     vol = lv.open("reference://", storage_options={"fo": _refs_file(tmp_path, refs)})
     np.testing.assert_array_equal(np.asarray(vol.compute()), truth.stored)
+
+
+def _whole_file_refs(tmp_path, urls: list[str], shape: tuple[int, int], dtype: str) -> str:
+    """kerchunk references whose chunks are whole files (``[url]``: one 2D slice a file), an
+    OME-Zarr 0.4 image (z, y, x)."""
+    zarray = {"zarr_format": 2, "shape": [len(urls), *shape], "chunks": [1, *shape]}
+    zarray.update(dtype=np.dtype(dtype).str, compressor=None, fill_value=None, filters=None)
+    zarray["order"] = "C"
+    ms = {
+        "version": "0.4",
+        "axes": [{"name": x, "type": "space", "unit": "millimeter"} for x in "zyx"],
+        "datasets": [
+            {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1.0] * 3}]}
+        ],
+    }
+    refs = {
+        ".zgroup": json.dumps({"zarr_format": 2}),
+        ".zattrs": json.dumps({"multiscales": [ms]}),
+        "0/.zarray": json.dumps(zarray),
+        **{f"0/{z}.0.0": [u] for z, u in enumerate(urls)},
+    }
+    return _refs_file(tmp_path, {"version": 1, "refs": refs})
+
+
+def test_whole_file_references_are_read_by_the_byte_layer(tmp_path, hostile_server, monkeypatch):
+    """References whose chunks are whole files (``[url]``) were fetched by fsspec's target
+    filesystem: no lazyvol timeout without remote_protocol (a stalling server held the read as
+    long as it stalled). Local targets too now: a missing one is named."""
+    slices = np.random.default_rng(4).integers(-900, 900, (3, 5, 6)).astype("<i2")
+    urls = [hostile_server.put(f"z{z}.raw", slices[z].tobytes()) for z in range(3)]
+    fo = _whole_file_refs(tmp_path, urls, (5, 6), "<i2")
+    vol = lv.open("reference://", storage_options={"fo": fo})
+    np.testing.assert_array_equal(np.asarray(vol.compute()), slices.transpose(2, 1, 0))
+    monkeypatch.setenv("LAZYVOL_REMOTE_TIMEOUT", "0.2")
+    hostile_server.obj("z1.raw").stall = 3.0
+    with pytest.raises(RemoteTimeoutError, match=r"z1\.raw"):
+        lv.open("reference://", storage_options={"fo": fo}).compute()
+
+    paths = []
+    for z in range(3):
+        paths.append(str(tmp_path / f"z{z}.raw"))
+        (tmp_path / f"z{z}.raw").write_bytes(slices[z].tobytes())
+    fo = _whole_file_refs(tmp_path, paths, (5, 6), "<i2")
+    vol = lv.open("reference://", storage_options={"fo": fo})
+    np.testing.assert_array_equal(np.asarray(vol.compute()), slices.transpose(2, 1, 0))
+    os.remove(paths[2])
+    with pytest.raises(lv.LazyvolError, match=r"z2\.raw"):
+        vol.compute()
