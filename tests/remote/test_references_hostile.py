@@ -149,7 +149,7 @@ def test_servers_ignoring_range_cutting_answers_or_failing_at_first_give_the_val
 ):
     """A whole-object 200, 206s of half the bytes asked, two 503s: the chunk's bytes (cut from
     the whole, the rest fetched, tried again), where fsspec's read gave zarr the whole object or
-    half a chunk (an untyped decode error) or failed."""
+    half a chunk (a RemoteReadError quoting zarr's "cannot reshape", blaming no server) or failed."""
     path, nii = _nifti(tmp_path)
     url = hostile_server.put("v/a.nii", open(path, "rb").read(), **behaviour)
     vol = lv.open("reference://", storage_options={"fo": _foreign(tmp_path, url, nii)})
