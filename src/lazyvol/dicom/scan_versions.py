@@ -580,7 +580,7 @@ INDEX_VERSION = 148
 #: 225: time points (TemporalPositionIdentifier) interleaved along the slice normal, sharing no
 #: position, are one volume each (they were stacked as slices of one volume) (h208).
 #: 226: diffusion volumes (b-value and direction) interleaved along the slice normal, sharing no
-#: position, are one volume each, as time points are (220) (h208).
+#: position, are one volume each, as time points are (225) (h208).
 #: 227: enhanced frames of volumes (TemporalPositionIndex) interleaved along the slice normal are
 #: one volume each too (h208).
 REPORT_FORMAT = 227
