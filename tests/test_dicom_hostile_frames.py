@@ -117,3 +117,26 @@ def test_the_pixel_read_refuses_frames_it_was_given_together(tmp_path, syntax):
     assert problem is not None and "more than one frame" in problem
     one = encapsulate([frames[0]], fragments_per_frame=1, has_bot=False)
     assert frame_problem(syntax, one, 64, 64, 16, 1) is None
+
+
+@pytest.mark.parametrize("bits_stored", [None, 0], ids=["BitsStored missing", "BitsStored 0"])
+@pytest.mark.parametrize("syntax", SYNTAXES.values(), ids=SYNTAXES.keys())
+def test_header_checks_apply_to_the_frames_of_a_compressed_enhanced_file(
+    tmp_path, syntax, bits_stored
+):
+    """The header checks after the compressed-data ones (BitsStored, colour, bits allocated)
+    were skipped for the located frames of a compressed enhanced file: a BitsStored missing or
+    0 passed open and failed inside compute with the decoder's words; now refused at open as a
+    single-frame file is."""
+    ds = pydicom.dcmread(_enhanced(tmp_path, syntax))
+    if bits_stored is None:
+        del ds.BitsStored
+    else:
+        ds.BitsStored = bits_stored
+    path = tmp_path / "case" / "enh.dcm"
+    path.parent.mkdir()
+    ds.save_as(path)
+    with pytest.raises(lv.FormatError) as info:
+        _open(path)  # at open: no compute
+    msg = str(info.value)
+    assert str(path) in msg and "BitsStored (0028,0101)" in msg and "dcmodify" in msg, msg

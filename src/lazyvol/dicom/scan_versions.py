@@ -583,4 +583,6 @@ INDEX_VERSION = 148
 #: position, are one volume each, as time points are (225) (h208).
 #: 227: enhanced frames of volumes (TemporalPositionIndex) interleaved along the slice normal are
 #: one volume each too (h208).
-REPORT_FORMAT = 227
+#: 228: the frames of a compressed enhanced file get the header checks (BitsStored, colour, bits
+#: allocated) a single-frame file gets, at open (h207).
+REPORT_FORMAT = 228

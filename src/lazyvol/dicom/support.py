@@ -171,8 +171,9 @@ def support_error(rec: FrameRecord, fetch: Fetch = read_local) -> tuple[str, str
         return "format", f"{rec.path}: {past_end}"
     if ts not in UNENCAPSULATED_SYNTAXES:
         problem = _compressed_problem(rec, fetch)
-        if problem is not None or (rec.number_of_frames > 1 and rec.frame >= 0):
-            return problem  # an enhanced file's located frames: items checked at scan time
+        if problem is not None:
+            return problem  # (an enhanced file's located frames: their items checked at scan
+            # time; the header checks below are theirs too, BitsStored a decoder refuses)
     if ts in UNENCAPSULATED_SYNTAXES and rec.number_of_frames > 1 and rec.frame < 0:
         # Check the claimed size against the payload first: a lying header is a format error,
         # whatever else the file is.
