@@ -198,7 +198,7 @@ class ReferenceStore(BoundedFsspecStore):
             expect = self._identities().get(url)
             if expect is not None and len(data) != expect.size:
                 raise SourceChangedError(
-                    f"{loc.display}: a target of the references {self._named()} is no longer the "
+                    f"{loc.display}: a target of the references{self._named()} is no longer the "
                     f"file they were made from (size {expect.size} -> {len(data)}); make the "
                     "references again (lazyvol.references; lazyvol.refs.check_references checks "
                     "every target)"
@@ -223,16 +223,17 @@ class ReferenceStore(BoundedFsspecStore):
             return _io.read(loc, offset, length, expect=expect)
         except SourceChangedError as exc:
             raise SourceChangedError(
-                f"{loc.display}: a target of the references {self._named()} is no longer the "
+                f"{loc.display}: a target of the references{self._named()} is no longer the "
                 f"file they were made from ({_what(exc, loc)}); make the references again "
                 "(lazyvol.references; lazyvol.refs.check_references checks every target)"
             ) from None
 
     def _named(self) -> str:
-        """The references for a message: the file they were read from, else ``reference://``."""
+        """The references for a message: `` <the file they were read from>``, or ``""`` (given
+        as a mapping)."""
         assert self.location is not None
         fo = self.location.options.to_dict().get("fo")
-        return display_url(os.fspath(fo)) if isinstance(fo, str | os.PathLike) else "given"
+        return f" {display_url(os.fspath(fo))}" if isinstance(fo, str | os.PathLike) else ""
 
 
 def _what(exc: SourceChangedError, loc: Location) -> str:

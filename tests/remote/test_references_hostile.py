@@ -86,6 +86,9 @@ def test_a_local_nifti_rewritten_after_its_references_is_refused(tmp_path):
         vol.compute()
     with pytest.raises(SourceChangedError, match=r"a\.nii"):  # opened again: the same
         lv.open("reference://", storage_options={"fo": fo}).compute()
+    given = json.loads(open(fo, encoding="utf-8").read())  # (references given as a mapping)
+    with pytest.raises(SourceChangedError, match=r"a target of the references is no longer"):
+        lv.open("reference://", storage_options={"fo": given}).compute()
 
 
 def test_a_dicom_file_rewritten_after_its_series_references_is_refused(tmp_path):
