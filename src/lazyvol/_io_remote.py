@@ -442,9 +442,13 @@ def reads_check(loc: Location, expect: SourceStamp) -> bool:
     """True when every ranged read of ``loc`` given ``expect`` is itself checked against it, so
     no separate :func:`verify` is needed: HTTP(S) with a strong ETag, or a weak one and a
     Last-Modified time, whose reads compare each answer's with the stamp's
-    (:mod:`lazyvol._http_range`; an answer without them is verified by the read itself)."""
+    (:mod:`lazyvol._http_range`; an answer without them is verified by the read itself); S3
+    with an ETag, each ``GetObject`` answer's ETag and ``Content-Range`` size compared
+    (:mod:`lazyvol._s3_range`; an answer without an ETag checked by a HEAD)."""
     # (a weak ETag does not vouch for bytes: a read is checked by Last-Modified too, so a weak
     # stamp without one is verified after the read)
+    if loc.protocol in ("s3", "s3a"):  # (each answer's ETag and size: lazyvol._s3_range)
+        return bool(expect.etag)
     if loc.protocol not in ("http", "https"):
         return False
     return bool(_strong_etag(expect)) or bool(expect.etag and expect.mtime_ns)

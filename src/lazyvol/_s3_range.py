@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._io_remote import _etag, exact, fs_path, translate
+from ._io_remote import _etag, changed, exact, fs_path, translate
 from ._location import Location
 from ._remote_errors import remote_deadline
 from .errors import LazyvolError, RemoteReadError, SourceChangedError
@@ -133,9 +133,17 @@ async def _get_one(
             raise refusal
         m = _CONTENT_RANGE.match(str(resp.get("ContentRange") or ""))
         total = int(m.group(3)) if m is not None and m.group(3) != "*" else None
-        return bytes(await body.read()), total
+        data = bytes(await body.read())
     finally:
         body.close()  # (unread: the connection is closed, the rest of the object not received)
+    if expect is not None and expect.etag and not resp.get("ETag"):
+        # (an S3-compatible server stating no ETag on a GET: its object checked by a HEAD)
+        found = await fs._info(fs_path(loc, fs), refresh=True)
+        now = SourceStamp(expect.path, int(found.get("size") or 0), 0, etag=_etag(found))
+        err = changed(loc, expect, now)
+        if err is not None:
+            raise err
+    return data, total
 
 
 async def s3_suffix(fs: Any, loc: Location, n: int) -> bytes:

@@ -444,9 +444,11 @@ def test_object_changed_after_open_is_caught_by_a_block_read_in_several_ranges(
 def test_object_replaced_while_a_block_is_read_is_never_served_s3(
     tmp_path, s3_server: S3, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
 ):
-    """S3 requests carry no If-Match: the object is checked once the block's bytes have arrived,
-    so a writer replacing it right after a check (here: just after the first one) never gets its
-    bytes served as the opened object's."""
+    """S3 requests carry no If-Match: each GetObject answer's ETag and size are checked against
+    the opened object's, so a writer replacing it right after an answer (here: just after the
+    first one) never gets its bytes served as the opened object's."""
+    from lazyvol import _s3_range
+
     a = np.arange(16 * 16 * 8, dtype="int16").reshape(16, 16, 8)
     path = tmp_path / "r.nii"
     nib.Nifti1Image(a, np.eye(4)).to_filename(path)
@@ -454,17 +456,18 @@ def test_object_replaced_while_a_block_is_read_is_never_served_s3(
     vol = lv.open(url, storage_options=s3_server.options())
     nib.Nifti1Image(-a, np.eye(4)).to_filename(path)
     replaced = path.read_bytes()
-    real = _io.verify
+    real = _s3_range._get_one
     calls = []
 
-    def verify_then_replace(loc, stamp):
-        real(loc, stamp)
+    async def answer_then_replace(*args, **kwargs):
+        got = await real(*args, **kwargs)
         if not calls:
             _put_s3(s3_server, s3_bucket, "r.nii", replaced)
-        calls.append(loc)
+        calls.append(args[1])
+        return got
 
-    monkeypatch.setattr(_io, "verify", verify_then_replace)
-    np.testing.assert_array_equal(vol.compute(), a)  # the bytes were checked: the opened object's
+    monkeypatch.setattr(_s3_range, "_get_one", answer_then_replace)
+    np.testing.assert_array_equal(vol.compute(), a)  # the answer was checked: the opened object's
     assert calls
     with pytest.raises(SourceChangedError):
         vol.compute()  # the next read sees the replacement

@@ -80,3 +80,79 @@ def test_shorter_206_answers_are_followed_up(tmp_path, s3_server: S3, s3_bucket,
             monkeypatch.setattr("lazyvol._s3_range.MAX_PIECES", 16)
             with pytest.raises(RemoteReadError, match=r"a\.nii: .*in pieces"):
                 vol.compute()
+
+
+def _etag_dropping_proxy(upstream: int) -> type[BaseHTTPRequestHandler]:
+    """A pass-through proxy to moto whose GET answers carry no ETag (HEADs keep theirs), as
+    some S3-compatible gateways answer ranged GETs."""
+
+    class Proxy(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _forward(self) -> None:
+            status, headers, data = relay(self, upstream)
+            self.send_response(status)
+            for k, v in headers:
+                drop = k.lower() == "etag" and self.command == "GET"
+                if not drop and k.lower() not in ("transfer-encoding", "connection"):
+                    self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+        do_GET = do_HEAD = do_PUT = do_POST = _forward
+
+    return Proxy
+
+
+def _other_voxels(raw: bytes, offset: int) -> bytes:
+    return raw[:offset] + bytes((b + 1) % 256 for b in raw[offset:])
+
+
+@pytest.mark.usefixtures("_fresh")
+def test_each_s3_read_is_one_request_its_answer_checked(tmp_path, s3_server: S3, s3_bucket):
+    """Each task's read was a GetObject and a HEAD (the object checked after the bytes came);
+    the GetObject's own ETag and Content-Range size now check it: one request a chunk, and an
+    object replaced after open still refused."""
+    from lazyvol.errors import SourceChangedError
+    from lazyvol.testing.s3 import read_counts, s3_options
+
+    path = write_phantom_nifti(tmp_path / "a.nii", (64, 64, 32), dtype="int16")
+    raw = open(path, "rb").read()
+    s3_server.client.put_object(Bucket=s3_bucket, Key="a.nii", Body=raw)
+    opts = s3_options(s3_server.endpoint, "AKIAONEREQUEST", "x")
+    vol = lv.open(f"s3://{s3_bucket}/a.nii", storage_options=opts, scale=False, chunks=(64, 64, 4))
+    before = read_counts(s3_server.endpoint, "AKIAONEREQUEST")["requests"]
+    np.testing.assert_array_equal(vol.compute(), nib.load(path).dataobj.get_unscaled())
+    after = read_counts(s3_server.endpoint, "AKIAONEREQUEST")["requests"]
+    assert after - before == vol.data.npartitions == 8
+    offset = int(nib.load(path).dataobj.offset)
+    s3_server.client.put_object(Bucket=s3_bucket, Key="a.nii", Body=_other_voxels(raw, offset))
+    with pytest.raises(SourceChangedError, match=r"a\.nii: the object changed"):
+        vol.compute()
+
+
+@pytest.mark.usefixtures("_fresh")
+def test_an_answer_without_an_etag_is_checked_by_a_head(tmp_path, s3_server: S3, s3_bucket):
+    """A gateway stating no ETag on its GET answers: the object is checked by a HEAD, so one
+    replaced after open is refused, not read."""
+    from lazyvol.errors import SourceChangedError
+
+    path = write_phantom_nifti(tmp_path / "a.nii", (40, 30, 20), dtype="int16")
+    raw = open(path, "rb").read()
+    s3_server.client.put_object(Bucket=s3_bucket, Key="a.nii", Body=raw)
+    port = free_port()
+    opts = s3_server.options()
+    opts["client_kwargs"] = {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "us-east-1"}
+    upstream = int(s3_server.endpoint.rsplit(":", 1)[1])
+    with serving(_etag_dropping_proxy(upstream), port):
+        vol = lv.open(f"s3://{s3_bucket}/a.nii", storage_options=opts, scale=False)
+        np.testing.assert_array_equal(vol.compute(), nib.load(path).dataobj.get_unscaled())
+        offset = int(nib.load(path).dataobj.offset)
+        body = _other_voxels(raw, offset)
+        s3_server.client.put_object(Bucket=s3_bucket, Key="a.nii", Body=body)
+        with pytest.raises(SourceChangedError, match=r"a\.nii: the object changed"):
+            vol.compute()
