@@ -49,16 +49,28 @@ def axis4_unit(meta: dict[str, Any]) -> str:
     ``xyzt_units``, one of :data:`AXIS4_UNITS`), else the unit of a known step (an OME store's time
     unit, a DICOM series' TR in seconds), else ``"unknown"``: a unit the source does not state
     (a NIfTI's "unknown", a step it does not know) is not invented, as nibabel's round trip keeps
-    it. ``"unknown"`` too for a 4th axis that is no time axis: not the source's 4th
-    (:func:`lazyvol._source_index.axis4_source`: ``vol[:, :, :, 0]`` of a 5-axis volume), or an
-    OME axis of another type (a channel axis)."""
+    it. A DICOM series states its times in seconds whether or not a step is known (a 3D volume, a
+    PET series of no frame interval: ``pixdim[4]`` 0 in seconds, as dcm2niix writes them), unless
+    its 4th axis holds echoes. ``"unknown"`` too for a 4th axis that is no time axis: not the
+    source's 4th (:func:`lazyvol._source_index.axis4_source`: ``vol[:, :, :, 0]`` of a 5-axis
+    volume), or an OME axis of another type (a channel axis)."""
     if not _timed(meta):
         return "unknown"
     units = meta.get("xyzt_units")
     if isinstance(units, list | tuple) and len(units) == 2 and units[1] in AXIS4_UNITS:
         return str(units[1])
     step, unit = axis4_step(meta)
-    return unit if step is not None and unit in TIME_UNITS else "unknown"
+    if step is not None and unit in TIME_UNITS:
+        return str(unit)
+    return "sec" if _dicom_times(meta) else "unknown"
+
+
+def _dicom_times(meta: dict[str, Any]) -> bool:
+    """True for a DICOM series (its sidecar values, ``meta["bids"]``) whose 4th axis, if any,
+    does not hold echoes (:func:`lazyvol.zarr_nifti.repetition_time`'s rule)."""
+    varying = meta.get("axis4_values")
+    echoes = isinstance(varying, dict) and bool({"EchoTime", "EchoNumbers"} & set(varying))
+    return isinstance(meta.get("bids"), dict) and not echoes
 
 
 def _timed(meta: dict[str, Any]) -> bool:
