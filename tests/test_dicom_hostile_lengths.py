@@ -21,7 +21,7 @@ from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_rescale
 
 import lazyvol as lv
-from lazyvol.testing import write_dicom_series
+from lazyvol.testing import write_dicom_series, write_enhanced_dicom
 
 #: Native files of each encoding pydicom ships (one frame each).
 SHIPPED = ("MR_small.dcm", "MR_small_implicit.dcm", "MR_small_bigendian.dcm", "CT_small.dcm")
@@ -53,11 +53,19 @@ def _with_pixel_length(src: Path, dst: Path, length, cut=0) -> Path:
     return dst
 
 
-def _sources(tmp_path: Path) -> list[Path]:
+def _sources(tmp_path: Path, enhanced: bool = False) -> list[Path]:
+    """pydicom's native files and single-frame files made in each encoding; with ``enhanced``,
+    enhanced multi-frame files too (their frames located through functional groups)."""
     files = [Path(get_testdata_file(n)) for n in SHIPPED]
     for syntax in ("explicit", "implicit", "big"):
         truth = write_dicom_series(tmp_path / f"made-{syntax}", shape=(8, 6, 2), syntax=syntax)
         files.append(Path(sorted(truth.files)[0]))
+    if enhanced:
+        for n_volumes in (1, 2):
+            path = tmp_path / f"enhanced-{n_volumes}" / "mf.dcm"
+            path.parent.mkdir()
+            write_enhanced_dicom(path, shape=(8, 6, 3), n_volumes=n_volumes)
+            files.append(path)
     return files
 
 
@@ -78,7 +86,7 @@ def _cache(tmp_path, monkeypatch):
 @pytest.mark.parametrize("lie", LIES, ids=[lie[0] for lie in LIES])
 def test_a_pixel_length_past_the_end_is_refused_naming_it(tmp_path, lie):
     _name, length, cut = lie
-    for k, src in enumerate(_sources(tmp_path)):
+    for k, src in enumerate(_sources(tmp_path, enhanced=True)):
         path = _with_pixel_length(src, tmp_path / f"case{k}" / src.name, length, cut)
         with pytest.raises(lv.FormatError) as info, warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -115,7 +123,7 @@ def test_one_byte_past_the_end_is_read_as_pydicom_reads_it(tmp_path):
 def test_a_file_cut_short_with_its_length_intact_is_named_truncated(tmp_path):
     """The length the image needs, the file cut inside the pixels: a truncated file, so named
     (not a damaged length)."""
-    for k, src in enumerate(_sources(tmp_path)):
+    for k, src in enumerate(_sources(tmp_path, enhanced=True)):
         path = _with_pixel_length(
             src, tmp_path / f"case{k}" / src.name, lambda n, rest: n, lambda n, rest: rest - n + 9
         )

@@ -37,6 +37,7 @@ from .records import (
 )
 from .siemens_sidecar import SERIES_AT, xa_group_values
 from .source import Fetch, read_local
+from .support import length_past_end
 from .vendor import philips_rwv, vendor_of
 from .xa_private import SDI_CREATOR, sdi_element, xa_protocol_at
 
@@ -377,6 +378,9 @@ def frame_ranges(
         undefined = undefined_length_problem(rec, pixel_element_name(rec.pixel_vr))
         if undefined:
             return undefined  # items, not pixels: never read as frames
+        past_end = length_past_end(rec)
+        if past_end:  # (a damaged length: the excess it claims is no fault of the dimensions)
+            return past_end
         if rec.pixel_length < frame_bytes * nframes:
             return (
                 f"{pixel_element_name(rec.pixel_vr)} length {rec.pixel_length} is shorter than "
