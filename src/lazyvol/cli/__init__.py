@@ -19,8 +19,9 @@ import signal
 import sys
 import traceback
 import warnings
-from collections.abc import Iterator, Sequence
-from typing import TextIO
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
+from typing import Any, TextIO
 
 from ..errors import LazyvolError
 from ._common import EXIT_ERROR, CommandError, _cli_message, one_line
@@ -82,10 +83,10 @@ def _termination_unwinds() -> Iterator[None]:
     A signal the caller set to be ignored (``nohup``) or handled stays so; outside the main
     thread (``main`` called from a thread) nothing is installed."""
 
-    def unwind(signum: int, frame: object) -> None:
+    def unwind(signum: int, frame: FrameType | None) -> None:
         raise _Terminated(signum)
 
-    previous: dict[int, object] = {}
+    previous: dict[int, Callable[[int, FrameType | None], Any] | int | signal.Handlers | None] = {}
     for name in ("SIGTERM", "SIGHUP"):
         signum = getattr(signal, name, None)
         if signum is None:
@@ -99,7 +100,7 @@ def _termination_unwinds() -> Iterator[None]:
         yield
     finally:
         for signum, handler in previous.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+            signal.signal(signum, handler)
 
 
 def _run(args: argparse.Namespace) -> int:

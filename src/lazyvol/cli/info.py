@@ -6,8 +6,6 @@ from __future__ import annotations
 import argparse
 import os
 import posixpath
-import re
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,6 +30,7 @@ from ._common import (
     one_line,
 )
 from ._dicom_options import dicom_kwargs
+from ._reasons import short_reason, skip_counts
 from ._sources import display_source, is_url, source_kwargs
 
 #: Reasons for skipping files shown without --verbose (the most frequent first).
@@ -259,61 +258,6 @@ def _print_volume_info(info: dict[str, Any], series: dict[str, Any] | None = Non
 # -- a folder of series ----------------------------------------------------------------------------
 
 
-#: A DICOM tag as messages write it: (0028,0010).
-_TAG = re.compile(r"\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\)")
-#: One or more tags after a keyword, as the status column leaves them out: " (0028,0010)/(0028,0011)".
-_TAGS = re.compile(r"(?:\s*/?\s*\([0-9A-Fa-f]{4},[0-9A-Fa-f]{4}\))+")
-
-
-def _short_reason(error: str, files: Sequence[str]) -> str:
-    """The gist of a refusal: without the file name that starts it, up to the first detail."""
-    text = error.strip()
-    for p in sorted(set(files), key=len, reverse=True):
-        if p and text.startswith(p + ": "):
-            text = text[len(p) + 2 :]
-            break
-    else:
-        head, sep, rest = text.partition(": ")
-        # (a head naming attributes, "Rows/Columns (0028,0010)/(0028,0011)" or "A (..) / B (..)",
-        # is the gist itself, not a file name: its slash is no path's)
-        if sep and not _TAG.search(head) and (os.sep in head or head.lower().endswith(".dcm")):
-            text = rest
-    # (a tag or an aside is no end of the gist: "PixelSpacing (0028,0030) = [0, 0.7]: spacings
-    # must be ..." showed as "PixelSpacing", "colour images (SamplesPerPixel ...) are not
-    # supported yet" as "colour images"; they are left out, and the gist runs on past them)
-    text = _without_asides(_TAGS.sub("", text))
-    for stop in ("; ", ". "):
-        cut = text.find(stop)
-        if cut > 0:
-            text = text[:cut]
-    return _short(text, 60)
-
-
-def _without_asides(text: str) -> str:
-    """``text`` without its parenthesised asides (" (...)", nested ones included)."""
-    out: list[str] = []
-    depth = 0
-    for i, ch in enumerate(text):
-        if ch == "(" and (depth or (i > 0 and text[i - 1] == " ")):
-            depth += 1
-            if depth == 1 and out and out[-1] == " ":
-                out.pop()
-        elif ch == ")" and depth:
-            depth -= 1
-        elif not depth:
-            out.append(ch)
-    return "".join(out)
-
-
-def _skip_reason(reason: str) -> str:
-    """A skipped file's reason, for counting (reasons name no file; the path is separate)."""
-    return " ".join(str(reason).split())
-
-
-def _skip_counts(skipped: Sequence[Any]) -> Counter[str]:
-    return Counter(_skip_reason(item[1]) for item in skipped)
-
-
 def _dtype_name(value: Any) -> str | None:
     if not value:
         return None
@@ -380,7 +324,7 @@ def _series_rows(
                 "voxel_size": geometry["voxel_size"],
                 "orientation": geometry["orientation"],
                 "dtype": _dtype_name(getattr(s, "dtype", None)) if ok else None,
-                "status": "ok" if ok else f"refused: {_short_reason(error or '', files)}",
+                "status": "ok" if ok else f"refused: {short_reason(error or '', files)}",
                 "folder": _folder(files, root),
                 "files": len(set(files)),  # (an enhanced file's frames: one file)
                 "size_on_disk": size,
@@ -447,7 +391,7 @@ def _print_skipped(skipped: list[Any], verbose: bool) -> None:
     if not skipped:
         return
     print(f"skipped {len(skipped)} file(s):")
-    counts = _skip_counts(skipped).most_common()
+    counts = skip_counts(skipped).most_common()
     shown = counts if verbose else counts[:MAX_REASONS]
     for reason, n in shown:
         print(f"  {n:>6}  {one_line(reason)}")
@@ -494,7 +438,7 @@ def _series_report(
             + "; ".join(f"{p}: {r}" for p, r in skipped)
             + hint
         )
-    reasons = ", ".join(f"{n} {r}" for r, n in _skip_counts(skipped).most_common(3))
+    reasons = ", ".join(f"{n} {r}" for r, n in skip_counts(skipped).most_common(3))
     raise FormatError(
         f"{display_source(path)}: no DICOM image volume found; {len(skipped)} file(s) skipped "
         f"({reasons}); lazyvol info --verbose lists them{hint}"
@@ -551,7 +495,7 @@ def cmd_info(args: argparse.Namespace) -> int:
                         "path": display_source(path),
                         "series": rows,
                         "skipped": skipped,
-                        "skipped_by_reason": dict(_skip_counts(skipped).most_common()),
+                        "skipped_by_reason": dict(skip_counts(skipped).most_common()),
                     }
                 )
             else:
@@ -571,7 +515,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             # the keys are there whenever the source was scanned, as in the table's form, also
             # for the volume --series picks)
             info["skipped"] = skipped
-            info["skipped_by_reason"] = dict(_skip_counts(skipped).most_common())
+            info["skipped_by_reason"] = dict(skip_counts(skipped).most_common())
         _print_json(info)
     else:
         _print_volume_info(info, series_row)
