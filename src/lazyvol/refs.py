@@ -168,15 +168,13 @@ def references(
 
     Notes
     -----
-    References are byte offsets into the targets as they were when made. The references of a
-    ``.nii`` record the target's identity (group attributes ``lazyvol.meta.size``,
-    ``lazyvol.meta.etag``, ...), those of a DICOM series each file's (``lazyvol.targets``: target
-    -> size, mtime, inode, ctime; an object's size, last-modified time and ETag).
-    ``lazyvol.open("reference://", ...)`` checks each chunk's target against them, but zarr and
-    fsspec's reference filesystem never do: a target replaced since is read at the old
-    offsets, giving the new object's bytes without an error. Run :func:`check_references`
-    before other readers read references that may be stale, and make them again after a target
-    changes.
+    References are byte offsets into the targets as they were when made. Those of a ``.nii``
+    record the target's identity (group attributes ``lazyvol.meta.size``, ``lazyvol.meta.etag``,
+    ...), those of a DICOM series each file's (``lazyvol.targets``: size, mtime, inode, ctime; an
+    object's size, last-modified time and ETag). ``lazyvol.open("reference://", ...)`` checks each
+    chunk's target against them; zarr and fsspec's reference filesystem do not: a target replaced
+    since is read at the old offsets, its new bytes without an error. Run
+    :func:`check_references` before other readers read references that may be stale.
     """
     loc = Location.of(source, storage_options)
     _check_options(loc, per_slice_rescale, chunk_bytes)

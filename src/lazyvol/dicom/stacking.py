@@ -314,9 +314,8 @@ def _fourth_axis(
             bins.append([n])
     counts = {len(b) for b in bins}
     groups = [[recs_sorted[i] for i in b] for b in bins]
-    moved = moved_mosaics(groups, [float(proj_sorted[b[0]]) for b in bins])
-    if moved:  # (each mosaic file is a volume: its tiles are never slices of another's)
-        return Problem("series", moved)
+    if moved := moved_mosaics(groups, [float(proj_sorted[b[0]]) for b in bins]):
+        return Problem("series", moved)  # (each mosaic file is a volume, never another's slices)
     if counts == {1}:
         return [recs_sorted], None
     found = (
