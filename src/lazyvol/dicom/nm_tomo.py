@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from .checks import placing_spacing_problem
+from .frame_ranges import UNSUPPORTED_LAYOUT, frame_ranges
 from .header_values import ValueReader, sequence_items
-from .multiframe import UNSUPPORTED_LAYOUT, frame_ranges
 from .records import FrameRecord, upper_values
 from .source import Fetch
 

@@ -239,7 +239,9 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: they were not used (tile 0's ``acq["_spacing_from"]``; the note said nothing) (h208).
 #: 149: an enhanced file whose native Pixel Data length runs past the end of the file is skipped
 #: saying so (it was an excess the dimensions were blamed for, or read when 2 bytes past).
-INDEX_VERSION = 149
+#: 150: an enhanced file's top-level RescaleSlope / RescaleIntercept that is not a number is
+#: not noted in frames whose PixelValueTransformationSequence states their own (unused).
+INDEX_VERSION = 150
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
