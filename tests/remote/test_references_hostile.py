@@ -13,6 +13,7 @@ import numpy as np
 import pydicom
 import pytest
 from hostile_server import HostileServer
+from ome_refs import nifti_image_refs, ome_image_refs
 from remote_servers import S3
 
 import lazyvol as lv
@@ -37,26 +38,7 @@ def _refs_file(tmp_path, refs: dict) -> str:
 def _foreign(tmp_path, target: str, nii) -> str:
     """Another tool's kerchunk references (no identity recorded) to ``nii``'s voxels in
     ``target``, an OME-Zarr 0.4 image (z, y, x): one chunk per slice."""
-    i, j, k = nii.shape
-    dtype = nii.get_data_dtype()
-    plane = i * j * dtype.itemsize
-    offset = int(nii.dataobj.offset)
-    zarray = {"zarr_format": 2, "shape": [k, j, i], "chunks": [1, j, i], "dtype": dtype.str}
-    zarray.update(compressor=None, fill_value=None, filters=None, order="C")
-    ms = {
-        "version": "0.4",
-        "axes": [{"name": x, "type": "space", "unit": "millimeter"} for x in "zyx"],
-        "datasets": [
-            {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1.0] * 3}]}
-        ],
-    }
-    refs = {
-        ".zgroup": json.dumps({"zarr_format": 2}),
-        ".zattrs": json.dumps({"multiscales": [ms]}),
-        "0/.zarray": json.dumps(zarray),
-        **{f"0/{z}.0.0": [target, offset + z * plane, plane] for z in range(k)},
-    }
-    return _refs_file(tmp_path, {"version": 1, "refs": refs})
+    return _refs_file(tmp_path, nifti_image_refs(target, nii))
 
 
 def _other_pixels(path: str) -> bytes:
@@ -212,23 +194,8 @@ def test_references_to_a_dicom_series_on_a_server_ignoring_range_are_refused(
 def _whole_file_refs(tmp_path, urls: list[str], shape: tuple[int, int], dtype: str) -> str:
     """kerchunk references whose chunks are whole files (``[url]``: one 2D slice a file), an
     OME-Zarr 0.4 image (z, y, x)."""
-    zarray = {"zarr_format": 2, "shape": [len(urls), *shape], "chunks": [1, *shape]}
-    zarray.update(dtype=np.dtype(dtype).str, compressor=None, fill_value=None, filters=None)
-    zarray["order"] = "C"
-    ms = {
-        "version": "0.4",
-        "axes": [{"name": x, "type": "space", "unit": "millimeter"} for x in "zyx"],
-        "datasets": [
-            {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1.0] * 3}]}
-        ],
-    }
-    refs = {
-        ".zgroup": json.dumps({"zarr_format": 2}),
-        ".zattrs": json.dumps({"multiscales": [ms]}),
-        "0/.zarray": json.dumps(zarray),
-        **{f"0/{z}.0.0": [u] for z, u in enumerate(urls)},
-    }
-    return _refs_file(tmp_path, {"version": 1, "refs": refs})
+    refs = ome_image_refs((len(urls), *shape), dtype, [[u] for u in urls])
+    return _refs_file(tmp_path, refs)
 
 
 def test_whole_file_references_are_read_by_the_byte_layer(tmp_path, hostile_server, monkeypatch):

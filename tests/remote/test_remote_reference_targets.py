@@ -10,6 +10,7 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
+from ome_refs import nifti_image_refs
 from remote_servers import S3, HttpServer
 
 import lazyvol as lv
@@ -22,34 +23,7 @@ def _ome_references(path, target: str, nii) -> None:
     """kerchunk references (version 1) at ``path`` of the voxels of the NIfTI image ``nii``
     stored in ``target`` (a URL), as an OME-Zarr 0.4 image (z, y, x) another tool writes: one
     chunk per slice, ``[url, offset, length]`` into the file's data."""
-    i, j, k = nii.shape
-    dtype = nii.get_data_dtype()
-    plane = i * j * dtype.itemsize
-    offset = int(nii.dataobj.offset)
-    zarray = {
-        "zarr_format": 2,
-        "shape": [k, j, i],
-        "chunks": [1, j, i],
-        "dtype": dtype.str,
-        "compressor": None,
-        "fill_value": None,
-        "filters": None,
-        "order": "C",
-    }
-    ms = {
-        "version": "0.4",
-        "axes": [{"name": x, "type": "space", "unit": "millimeter"} for x in "zyx"],
-        "datasets": [
-            {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1.0] * 3}]}
-        ],
-    }
-    refs = {
-        ".zgroup": json.dumps({"zarr_format": 2}),
-        ".zattrs": json.dumps({"multiscales": [ms]}),
-        "0/.zarray": json.dumps(zarray),
-        **{f"0/{z}.0.0": [target, offset + z * plane, plane] for z in range(k)},
-    }
-    path.write_text(json.dumps({"version": 1, "refs": refs}), encoding="utf-8")
+    path.write_text(json.dumps(nifti_image_refs(target, nii)), encoding="utf-8")
 
 
 #: storage_options besides ``fo``: none (fsspec finds the targets' protocol in the references),
