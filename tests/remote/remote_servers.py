@@ -251,6 +251,22 @@ def relay(
     return answer.status, answer.getheaders(), data
 
 
+def send_head(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    headers: list[tuple[str, str]],
+    drop: tuple[str, ...] = (),
+) -> None:
+    """Send a relayed answer's status and headers (:func:`relay`) from ``handler``, but the
+    hop-by-hop ones (the proxy frames the body itself) and ``drop`` (lower-case names); the
+    body is the proxy's to write, as it changes it."""
+    handler.send_response(status)
+    for k, v in headers:
+        if k.lower() not in ("transfer-encoding", "connection", *drop):
+            handler.send_header(k, v)
+    handler.end_headers()
+
+
 def listing_ms_proxy(upstream_port: int, rewritten: list[int]) -> type[BaseHTTPRequestHandler]:
     """A pass-through proxy to the S3 server on ``upstream_port`` whose bucket listings carry
     LastModified with milliseconds (``...T12:00:00.123Z``), as MinIO and Ceph list them, where

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
-from remote_servers import S3, free_port, relay, serving
+from remote_servers import S3, free_port, relay, send_head, serving
 
 from lazyvol import _io
 from lazyvol.errors import OptionError, RemoteTimeoutError
@@ -70,11 +70,7 @@ def _dripping_proxy(upstream: int) -> type[BaseHTTPRequestHandler]:
 
         def _forward(self) -> None:
             status, headers, data = relay(self, upstream)
-            self.send_response(status)
-            for k, v in headers:
-                if k.lower() not in ("transfer-encoding", "connection"):
-                    self.send_header(k, v)
-            self.end_headers()
+            send_head(self, status, headers)
             if self.command == "GET":
                 _drip(self.wfile, data)
                 self.close_connection = True

@@ -12,7 +12,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 import pytest
-from remote_servers import S3, free_port, relay, serving
+from remote_servers import S3, free_port, relay, send_head, serving
 
 import lazyvol as lv
 from lazyvol import _io
@@ -39,11 +39,7 @@ def _capping_proxy(upstream: int, cap: int, after: list[int]) -> type[BaseHTTPRe
                 del self.headers["Range"]
                 self.headers["Range"] = f"bytes={a}-{min(b, a + cap - 1)}"
             status, headers, data = relay(self, upstream)
-            self.send_response(status)
-            for k, v in headers:
-                if k.lower() not in ("transfer-encoding", "connection"):
-                    self.send_header(k, v)
-            self.end_headers()
+            send_head(self, status, headers)
             if self.command != "HEAD":
                 self.wfile.write(data)
 
@@ -94,12 +90,7 @@ def _etag_dropping_proxy(upstream: int) -> type[BaseHTTPRequestHandler]:
 
         def _forward(self) -> None:
             status, headers, data = relay(self, upstream)
-            self.send_response(status)
-            for k, v in headers:
-                drop = k.lower() == "etag" and self.command == "GET"
-                if not drop and k.lower() not in ("transfer-encoding", "connection"):
-                    self.send_header(k, v)
-            self.end_headers()
+            send_head(self, status, headers, ("etag",) if self.command == "GET" else ())
             if self.command != "HEAD":
                 self.wfile.write(data)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from remote_servers import S3, free_port, relay, serving
+from remote_servers import S3, free_port, relay, send_head, serving
 
 from lazyvol import _io
 from lazyvol.errors import RemoteReadError
@@ -32,11 +32,7 @@ def _range_dropping_proxy(upstream: int, sent: list[int]) -> type[BaseHTTPReques
 
         def _forward(self) -> None:
             status, headers, data = relay(self, upstream, drop=("range",))
-            self.send_response(status)
-            for k, v in headers:
-                if k.lower() not in ("transfer-encoding", "connection"):
-                    self.send_header(k, v)
-            self.end_headers()
+            send_head(self, status, headers)
             if self.command == "HEAD":
                 return
             try:

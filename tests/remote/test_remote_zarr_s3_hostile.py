@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from remote_servers import S3, free_port, relay, serving
+from remote_servers import S3, free_port, relay, send_head, serving
 
 import lazyvol as lv
 from lazyvol import _io
@@ -57,11 +57,7 @@ def _proxy(upstream: int, mode: str) -> type[BaseHTTPRequestHandler]:
             chunk = self.command == "GET" and "/c/" in self.path
             drop = ("range",) if chunk and mode == "norange" else ()
             status, headers, data = relay(self, upstream, drop=drop)
-            self.send_response(status)
-            for k, v in headers:
-                if k.lower() not in ("transfer-encoding", "connection"):
-                    self.send_header(k, v)
-            self.end_headers()
+            send_head(self, status, headers)
             if self.command == "HEAD":
                 return
             try:
