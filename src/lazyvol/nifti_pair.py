@@ -7,6 +7,7 @@ import os
 
 from ._location import Location
 from ._special_files import link_to_nothing
+from .errors import LazyvolError
 
 __all__ = ["near_miss"]
 
@@ -17,10 +18,10 @@ _KINDS = (".img", ".hdr")
 def near_miss(missing: Location) -> str:
     """What the folder of a pair's ``missing`` file holds under its name in another case or
     compression (``x.img.gz`` or ``X.IMG`` for ``x.img``), and how to pair it; "" when nothing
-    is there (or ``missing`` is remote: no folder is listed for a message); a link ``missing``
-    that leads to no file is named so."""
+    is there; a link ``missing`` that leads to no file is named so. Remote, no folder is listed
+    for a message: the name in the other compression is asked for (one request)."""
     if missing.is_remote:
-        return ""
+        return _remote_near_miss(missing)
     if (link := link_to_nothing(missing.url)) is not None:
         return f" ({link})"
     folder, name = os.path.split(missing.url)
@@ -45,4 +46,31 @@ def near_miss(missing: Location) -> str:
     return (
         f"; {os.path.join(folder, found[0])} is there, but a pair's files are found by the "
         f"other's name ({name}, as nibabel does): {fix}"
+    )
+
+
+def _remote_near_miss(missing: Location) -> str:
+    """The object of ``missing``'s name in the other compression (``x.img.gz`` for ``x.img``, and
+    back), if the server has it: how to pair it; "" when not (or when it cannot be asked)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    from . import _io
+
+    parts = urlsplit(missing.url)
+    name = parts.path.rsplit("/", 1)[-1]
+    low = name.lower()
+    core = low[:-3] if low.endswith(".gz") else low
+    if not name or not core.endswith(_KINDS):
+        return ""
+    other = name[:-3] if low.endswith(".gz") else name + (".GZ" if name.isupper() else ".gz")
+    path = parts.path[: len(parts.path) - len(name)] + other
+    found = Location(urlunsplit(parts._replace(path=path)), missing.options)
+    try:
+        _io.stamp(found)
+    except LazyvolError:  # (not there, or not to be asked: nothing to say)
+        return ""
+    return (
+        f"; {found.display} is there, but a pair's files are found by the other's name "
+        f"({name}, as nibabel does): compress or decompress one of the two, so that both are "
+        "gzipped or neither"
     )
