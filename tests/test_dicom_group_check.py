@@ -5,6 +5,8 @@ group sequence, the item and the element (it said only "unreadable functional gr
 from __future__ import annotations
 
 import re
+import struct
+import warnings
 
 import numpy as np
 import pydicom
@@ -60,3 +62,29 @@ def test_a_damaged_functional_group_is_named(tmp_path, where, item, keyword, vr,
     assert re.search(named, message), message
     assert str(path) in message and "re-export" in message
     assert "AttributeError" not in message
+
+
+@pytest.mark.parametrize("vr", [b"OB", b"OW"])
+@pytest.mark.parametrize("tag", [0x52009229, 0x52009230], ids=["shared", "per-frame"])
+def test_a_functional_groups_sequence_written_with_another_vr_is_named(tmp_path, tag, vr):
+    """A functional groups sequence whose VR says OB or OW (a writer's or anonymiser's damage):
+    its bytes read as numbers, it was refused as "'int' object has no attribute 'keys'" or as
+    holding hundreds of items; the refusal names the sequence, its VR and the fix."""
+    path = tmp_path / "mf.dcm"
+    write_enhanced_dicom(path, shape=(8, 6, 3))
+    raw = bytearray(path.read_bytes())
+    at = raw.find(struct.pack("<HH", tag >> 16, tag & 0xFFFF) + b"SQ")
+    assert at > 0
+    raw[at + 4 : at + 6] = vr
+    path.write_bytes(bytes(raw))
+    with pytest.raises(lv.FormatError) as info, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lv.open(path)
+    msg = str(info.value)
+    name = (
+        "SharedFunctionalGroupsSequence"
+        if tag == 0x52009229
+        else "PerFrameFunctionalGroupsSequence"
+    )
+    assert f"{name} (5200,92{tag & 0xFF:02X}) is not a sequence of items" in msg, msg
+    assert f"its VR is {vr.decode()}" in msg and "re-export it" in msg and str(path) in msg, msg

@@ -49,6 +49,20 @@ def _element_problem(item: Any, tag: int) -> str | None:
     return f"{_tag_name(tag)} is not a sequence (VR {elem.VR}, value {shown})"
 
 
+def not_items(elements: dict[int, Any], items: dict[int, list[Any]]) -> str | None:
+    """Why a functional groups sequence holds something other than items of data sets (the
+    element written with another VR than SQ, OB say, whose bytes read as numbers), or None.
+    ``elements``: the sequences' elements by tag; ``items``: what each holds."""
+    from pydicom.dataset import Dataset
+
+    for tag in (0x52009229, 0x52009230):
+        held = items.get(tag) or []
+        if held and not all(isinstance(item, Dataset) for item in held):
+            vr = getattr(elements.get(tag), "VR", None) or "unknown"
+            return f"{_GROUPS[tag]} is not a sequence of items (its VR is {vr}, not SQ); {_FIX}"
+    return None
+
+
 def group_problem(shared: Any, per: list[Any]) -> str | None:
     """The first damaged element of the shared item or of a per-frame item, named with its
     sequence and item number (1-based), or None."""

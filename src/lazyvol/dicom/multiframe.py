@@ -21,7 +21,7 @@ from .dicom_time import frame_time, stated_datetime
 from .dimension_index import dcm2niix_rank, dimensions, number_echoes
 from .frame_diffusion import frame_diffusion
 from .frame_ranges import UNSUPPORTED_LAYOUT, frame_ranges
-from .group_check import group_problem, unreadable_item
+from .group_check import group_problem, not_items, unreadable_item
 from .image_type import KINDS_APART
 from .records import (
     EXTRA_VALUES,
@@ -314,13 +314,15 @@ def expand_frames(
             "functional groups (PerFrameFunctionalGroupsSequence (5200,9230)): frame geometry "
             f"unknown{UNSUPPORTED_LAYOUT}"
         )
-    shared_seq = _sequence(shared_el)
+    shared_seq, per = _sequence(shared_el), _sequence(per_el)
+    elements = {0x52009229: shared_el, 0x52009230: per_el}
+    if problem := not_items(elements, {0x52009229: shared_seq, 0x52009230: per}):
+        return problem
     shared = shared_seq[0] if shared_seq else None
     if vendor_of(rec.manufacturer) == "SIEMENS" and SERIES_AT not in (rec.acq or {}):
         at = xa_protocol_at(shared_el, shared)  # (Siemens XA: read once per volume, at stacking)
         if at is not None:
             rec.acq = {**(rec.acq or {}), SERIES_AT: at}
-    per = _sequence(per_el)
     if len(per) != nframes:
         return (
             f"PerFrameFunctionalGroupsSequence (5200,9230) has {len(per)} items but NumberOfFrames "

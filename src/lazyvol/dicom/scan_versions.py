@@ -241,7 +241,9 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: saying so (it was an excess the dimensions were blamed for, or read when 2 bytes past).
 #: 150: an enhanced file's top-level RescaleSlope / RescaleIntercept that is not a number is
 #: not noted in frames whose PixelValueTransformationSequence states their own (unused).
-INDEX_VERSION = 150
+#: 151: an enhanced file whose functional groups sequence has another VR than SQ is skipped
+#: naming it (it was an AttributeError's words, or hundreds of items counted).
+INDEX_VERSION = 151
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
