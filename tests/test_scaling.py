@@ -24,7 +24,12 @@ from lazyvol.scaling import apply_scale
         ("float32", [(2, 1)], "float32"),
         ("float64", [(2, 1)], "float64"),
         ("int32", [(3, 0)], "int64"),
-        ("int64", [(3, 0)], "float32"),
+        ("int64", [(3, 0)], "float64"),  # past int64; float32's spacing there is ~1e12
+        ("uint8", [(0.001, 1e9)], "float64"),  # float32 would make every value 1e9
+        ("int32", [(0.5, 0)], "float64"),  # 1.07e9: float32's spacing there is 64
+        ("uint16", [(0.01, 1e6)], "float64"),  # 1e6: float32's spacing there is 0.0625
+        ("int16", [(0.001, 0)], "float32"),  # 32.8: float32 tells 0.001 steps apart
+        ("int16", [(0.3, 0), (0.0123, 1024.6)], "float32"),  # each pair's own values
         ("int16", [(3e38, 0)], "float64"),  # 32767 * 3e38 overflows float32
         ("uint8", [(2e36, 0.5)], "float64"),  # 255 * 2e36 overflows float32
         ("int16", [(1e30, 0.5)], "float32"),  # 3.3e34 fits

@@ -3,8 +3,9 @@
 ``scale=True`` gives values in real units (``stored * slope + inter``) in the narrowest dtype that
 holds every possible result exactly; when no integer dtype does (fractional slope or intercept, or a
 range past int64), float32, unless the stored data is already float64, scaled integers could
-overflow float32, or a nonzero slope or intercept is below float32's smallest normal number: float64
-then. :mod:`lazyvol.scaling` applies the rule to blocks.
+overflow float32 or could not all be told apart in it (a slope below float32's spacing at the
+largest value it gives), or a nonzero slope or intercept is below float32's smallest normal number:
+float64 then. :mod:`lazyvol.scaling` applies the rule to blocks.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ def scaled_dtype(stored: np.dtype, pairs: Iterable[tuple[float, float]]) -> np.d
     numpy.dtype
         ``stored`` (native byte order) when every pair is the identity; an integer dtype when every
         pair is integral and the whole range of results fits; complex stays complex; otherwise
-        float32 (float64 if the stored data is float64, if scaled integers could overflow float32,
-        or if a nonzero slope or intercept is below float32's smallest normal number).
+        float32 (float64 if the stored data is float64, if scaled integers could overflow float32
+        or neighbouring ones could round to one float32 value, or if a nonzero slope or intercept
+        is below float32's smallest normal number).
     """
     stored = np.dtype(stored).newbyteorder("=")
     pairs = [(float(s), float(i)) for s, i in pairs]
@@ -92,6 +94,13 @@ def scaled_dtype(stored: np.dtype, pairs: Iterable[tuple[float, float]]) -> np.d
         reach = int_reach(stored)
         top = max(reach * abs(s) + abs(i) for s, i in pairs)
         if top > float(np.finfo(np.float32).max):
+            return np.dtype(np.float64)
+        # float32 holds about 7 significant digits: where its spacing at the largest value a
+        # scaling gives passes its slope, neighbouring stored values could read as one value (a
+        # slope of 0.001 over an intercept of 1e9 made all 256 values of a uint8 image 1e9).
+        if any(
+            0 < abs(s) < float(np.spacing(np.float32(reach * abs(s) + abs(i)))) for s, i in pairs
+        ):
             return np.dtype(np.float64)
     return np.dtype(np.float32)
 
