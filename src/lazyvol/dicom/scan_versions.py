@@ -591,4 +591,6 @@ INDEX_VERSION = 151
 #: one volume each too (h208).
 #: 228: the frames of a compressed enhanced file get the header checks (BitsStored, colour, bits
 #: allocated) a single-frame file gets, at open (h207).
-REPORT_FORMAT = 228
+#: 229: a volume whose rescale float32 cannot resolve (a slope finer than its spacing at the
+#: values it gives) has dtype float64 (scaled_dtypes; it was float32, its values merged).
+REPORT_FORMAT = 229
