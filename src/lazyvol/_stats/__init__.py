@@ -3,8 +3,8 @@
 
 Modules: :mod:`.request` (validated arguments), :mod:`.parts` (typed partial results),
 :mod:`.blocks` (block tasks), :mod:`.merge` (merges), :mod:`.passes` (passes over the chunks),
-:mod:`.percentiles` (order statistics), :mod:`.finalise` (the result), :mod:`.result`
-(:class:`VolumeStats`), :mod:`.limits`.
+:mod:`.percentiles` (order statistics), :mod:`.spread` (M2 past float64), :mod:`.finalise` (the
+result), :mod:`.result` (:class:`VolumeStats`), :mod:`.limits`.
 
 :func:`stats` reads every chunk once and reduces it to a small *partial* (counts, extremes, sums,
 mean and sum of squared deviations, value counts or a histogram); partials are merged in a tree
@@ -32,7 +32,11 @@ Floating-point data (``moments`` strategy)
     are merged with the pairwise update of Chan, Golub & LeVeque (1979), which stays accurate where
     a running float32 sum drifts; each mean carries what float64 rounding left off it (the
     deviations' own mean), so the difference of two close chunk means (1e9 + noise of 1e-4) is
-    exact. The histogram needs its range before the data is binned: with
+    exact. Finite values whose squared deviations pass float64 (a spread beyond about 1.3e154)
+    leave M2 infinite: for those rows only, one more pass (:mod:`.spread`) sums the deviations
+    scaled by a power of two, so ``std`` is finite and exact to float64 rounding (``var`` is
+    ``inf`` where it passes float64 itself). The histogram needs its range before the data is
+    binned: with
     ``range=`` (or explicit bin edges) it is computed in the same pass; without, a second pass
     bins the data between the min and max found by the first (``result.passes == 2``). Percentiles
     come from the histogram: the order statistics they need are known to lie in one bin, so each

@@ -38,8 +38,9 @@ from .rows import (
     row_int_sums,
     shift,
 )
+from .spread import ScaledM2, SpreadSpec
 
-__all__ = ["block_hist", "block_select", "block_stats"]
+__all__ = ["block_hist", "block_select", "block_spread", "block_stats"]
 
 Values = npt.NDArray[Any]
 
@@ -340,6 +341,30 @@ def _float_m2(rows: Rows, part: MomentsPart, nan_free: bool) -> None:
         good = np.isfinite(mean) & (n > 0)
         part.m2 = np.where(good, m2, np.where(n > 0, np.nan, 0.0))
         part.mean_lo = np.where(good & np.isfinite(d_sum), d_sum / n, 0.0)
+
+
+# -- the spread pass (M2 of finite values whose squares pass float64) ---------------------------
+
+
+def block_spread(block: Any, mblock: Any, spec: SpreadSpec) -> ScaledM2:
+    """Dask task of the spread pass: the scaled squared deviations of one block's rows."""
+    arr, mb, _k = _prepare(block, mblock, spec.kept)
+    rows = Rows.of(arr, mb, spec.kept)
+    mean, scale = spec.mean, spec.scale
+    if rows.order is not None:
+        mean, scale = mean[rows.order], scale[rows.order]
+    shifted = mean * scale  # (exact: a power of two)
+    d_sq, d_sum = np.zeros(rows.k), np.zeros(rows.k)
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        for sl, t, w in rows.tiles():
+            ok = _counted(t, w)
+            d = t.astype(np.float64) * scale[sl, None]
+            d -= shifted[sl, None]
+            if ok is not None:
+                d = np.where(ok, d, 0.0)
+            d_sq[sl] += np.einsum("ij,ij->i", d, d)  # (not BLAS: see _float_m2)
+            d_sum[sl] += d.sum(axis=1)
+    return ScaledM2(rows.put(d_sq), rows.put(d_sum))
 
 
 # -- the histogram pass (floating-point data without a known range) ------------------------------

@@ -130,8 +130,12 @@ def stats(
     edges, binning = _binning(merged, req, data.dtype)
     if binning is not None and isinstance(merged, MomentsPart) and merged.hist is None:
         merged.hist = passes.histogram(*binning)  # the second pass (floating-point data)
+    spread = None
+    if isinstance(merged, MomentsPart) and not merged.integer:
+        spread = passes.spread(merged)  # (finite values whose squares pass float64)
     select = passes.select if req.exact_percentiles and isinstance(merged, MomentsPart) else None
-    return _noted(finalise(merged, edges, req, passes.kshape, passes.count, select), mask, vol)
+    result = finalise(merged, edges, req, passes.kshape, passes.count, select, spread)
+    return _noted(result, mask, vol)
 
 
 def _filled_slices(vol: object, shape: tuple[int, ...]) -> list[int]:

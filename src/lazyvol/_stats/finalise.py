@@ -32,6 +32,7 @@ from .percentiles import (
 from .request import StatsRequest
 from .result import VolumeStats
 from .rows import exact_means
+from .spread import Spread, spread_moments
 
 __all__ = ["finalise"]
 
@@ -51,6 +52,7 @@ class _Columns:
     pct: FloatArray
     perr: FloatArray
     method: str
+    std: FloatArray | None = None  # (None: the root of ``var``)
 
     @classmethod
     def empty(cls, k: int, nq: int, nbins: int | None, method: str) -> _Columns:
@@ -76,10 +78,12 @@ def finalise(
     kshape: tuple[int, ...],
     passes: int,
     run_select: SelectRunner | None,
+    spread: Spread | None = None,
 ) -> VolumeStats:
     """The result from the merged partial ``m`` (histogram ``edges``, ``passes`` made so far).
 
-    ``run_select`` runs exact-percentile passes (floating-point data with ``exact_percentiles``).
+    ``run_select`` runs exact-percentile passes (floating-point data with ``exact_percentiles``);
+    ``spread`` is the spread pass's M2 of rows whose squares passed float64.
     """
     nbins = None if edges is None else len(edges) - 1
     exact = isinstance(m, CountsPart) or req.exact_percentiles
@@ -89,6 +93,10 @@ def finalise(
             _counts_row(cols, m, r, edges, req)
     else:
         _moments_rows(cols, m, req)
+        if spread is not None:
+            cols.std = np.sqrt(cols.var)
+            var, std = spread_moments(m, spread.rows, spread.scale, spread.found, req.ddof)
+            cols.var[spread.rows], cols.std[spread.rows] = var, std
         if req.q:
             passes += _moments_percentiles(cols, m, edges, req, run_select)
     return _result(cols, m, edges, req, kshape, passes)
@@ -339,7 +347,7 @@ def _result(
         max=shape_it(cols.vmax),
         sum=shape_it(cols.sums),
         mean=shape_it(cols.mean),
-        std=shape_it(np.sqrt(cols.var)),
+        std=shape_it(np.sqrt(cols.var) if cols.std is None else cols.std),
         var=shape_it(cols.var),
         bin_edges=edges,
         histogram=None if hist is None else shape_it(hist, (hist.shape[1],)),

@@ -17,7 +17,7 @@ import dask.array as da
 import numpy as np
 
 from . import limits
-from .blocks import block_hist, block_select, block_stats
+from .blocks import block_hist, block_select, block_spread, block_stats
 from .merge import assemble_hist, assemble_stats, merge_hists, merge_parts, merge_selects
 from .parts import (
     Bins,
@@ -27,12 +27,14 @@ from .parts import (
     Histogram,
     HistRange,
     IntArray,
+    MomentsPart,
     Part,
     SelectPart,
     SelectSpec,
 )
 from .progress import compute
 from .request import StatsRequest
+from .spread import ScaledM2, Spread, SpreadSpec, merge_spreads, overflowed, row_scales
 
 __all__ = ["Passes"]
 
@@ -137,6 +139,27 @@ class Passes:
         )
         res = self._run(block_hist, dict.fromkeys(self.groups, spec), merge_hists, "histogram")
         return assemble_hist(res, self.rows, self.k)
+
+    def spread(self, m: MomentsPart) -> Spread | None:
+        """A pass for the rows of ``m`` whose finite values' M2 passed float64
+        (:mod:`~lazyvol._stats.spread`), over only the groups holding them; None when none did."""
+        rows = overflowed(m)
+        if not len(rows):
+            return None
+        scale = np.ones(self.k)
+        scale[rows] = row_scales(m, rows)
+        need = np.zeros(self.k, dtype=np.bool_)
+        need[rows] = True
+        specs = {
+            g: SpreadSpec(kept=self.request.kept, mean=m.mean[rr], scale=scale[rr])
+            for g, rr in self.rows.items()
+            if need[rr].any()
+        }
+        res = self._run(block_spread, specs, merge_spreads, "spread")
+        d_sq, d_sum = np.zeros(self.k), np.zeros(self.k)
+        for g, part in res.items():
+            d_sq[self.rows[g]], d_sum[self.rows[g]] = part.d_sq, part.d_sum
+        return Spread(rows, scale[rows], ScaledM2(d_sq[rows], d_sum[rows]))
 
     def select(self, spec: SelectSpec) -> Found:
         """An exact-percentile pass over targets on global rows (sorted by row); what was found."""
