@@ -163,7 +163,21 @@ def locate(
     mid = np.flatnonzero(~low & ~high)
     _in_bins(br, mid, rank[mid] - under[mid], hist.counts, edges)
     br.below[mid] += under[mid]
+    _within_extremes(br, vmin, vmax)
     return br, known
+
+
+def _within_extremes(br: Brackets, vmin: FloatArray, vmax: FloatArray) -> None:
+    """Brackets reaching past their row's extremes (explicit edges such as ``bins=[-inf, 0, inf]``
+    or ``[-1e30, 0, 1e30]``) cut to them: the same values lie in them (every value of a row is
+    within its extremes, also compared as float64 as integers are: rounding keeps the order),
+    and the passes that split them need finite bounds (integers one by one from ``floor(-inf)``
+    failed) and as narrow as the values (1e30 wide took more than the passes allowed)."""
+    lo_row, hi_row = vmin[br.row], vmax[br.row]
+    low = (br.lo < lo_row) & np.isfinite(lo_row)
+    br.lo[low] = lo_row[low]
+    high = (br.hi > hi_row) & np.isfinite(hi_row)
+    br.hi[high], br.closed[high] = hi_row[high], True
 
 
 def _in_bins(
