@@ -127,15 +127,23 @@ def stats(
     mdata = None if mask is None else _mask_on_grid(data, affine, source, mask)
     passes = Passes(data, _without_filled(data, mdata, _filled_slices(vol, data.shape)), req)
     merged = passes.statistics()
-    edges, binning = _binning(merged, req, data.dtype)
+    return _noted(_after_first_pass(passes, merged, req, data.dtype), mask, vol)
+
+
+def _after_first_pass(
+    passes: Passes, merged: Part, req: StatsRequest, dtype: np.dtype[Any]
+) -> VolumeStats:
+    """The result from the first pass's ``merged`` partial, with the passes it still needs: the
+    histogram of floating-point data (its range is the first pass's min/max), the spread of
+    finite values whose squared deviations pass float64, the exact percentiles' selection."""
+    edges, binning = _binning(merged, req, dtype)
     if binning is not None and isinstance(merged, MomentsPart) and merged.hist is None:
         merged.hist = passes.histogram(*binning)  # the second pass (floating-point data)
     spread = None
     if isinstance(merged, MomentsPart) and not merged.integer:
         spread = passes.spread(merged)  # (finite values whose squares pass float64)
     select = passes.select if req.exact_percentiles and isinstance(merged, MomentsPart) else None
-    result = finalise(merged, edges, req, passes.kshape, passes.count, select, spread)
-    return _noted(result, mask, vol)
+    return finalise(merged, edges, req, passes.kshape, passes.count, select, spread)
 
 
 def _filled_slices(vol: object, shape: tuple[int, ...]) -> list[int]:
