@@ -77,8 +77,11 @@ def test_generated_series_matches_truth_and_pydicom(tmp_path, case):
         np.testing.assert_array_equal(got[:, :, k], pydicom.dcmread(f).pixel_array.T)
     scaled = vol.compute()
     if "slope" in case:
-        assert vol.dtype == np.float32
-        np.testing.assert_array_equal(scaled, truth.scaled(np.float32))
+        # (int32 values reaching 2**31, where float32's spacing, 128, passes the slope 0.25:
+        # float64, so that neighbouring stored values stay apart)
+        assert vol.dtype == np.float64
+        np.testing.assert_array_equal(scaled, truth.scaled(np.float64))
+        assert len(np.unique(scaled)) == len(np.unique(truth.stored))
     else:
         # CT with slope 1 / intercept 0 keeps the stored dtype
         assert vol.dtype == truth.stored.dtype
