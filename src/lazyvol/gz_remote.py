@@ -26,7 +26,6 @@ where they would end inside a member header (:func:`header_cut`).
 from __future__ import annotations
 
 import hashlib
-import io
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from . import _fsutil, _io, handles
+from ._raw_reader import PositionedReader
 from ._warn import warn as _warn_user
 from .config import cache_dir
 from .errors import (
@@ -194,7 +194,7 @@ def header_cut(data: memoryview | bytes) -> bool:
     return False
 
 
-class RemoteFile(io.RawIOBase):
+class RemoteFile(PositionedReader):
     """A read-only, seekable file object over ranged reads of one object (what the gzip engine
     reads). A failed request is kept in :attr:`error` (the engine turns exceptions into its own).
 
@@ -212,26 +212,14 @@ class RemoteFile(io.RawIOBase):
         super().__init__()
         self.src = src
         self.size = src.stamp.size
-        self.pos = 0
         self.block = block
         self.request = READ_BUFFER
         self.blocks: OrderedDict[int, bytes] = OrderedDict()  # start -> bytes
         self.error: BaseException | None = None
         self.fetched = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.size}[whence]
-        self.pos = max(0, base + int(offset))
-        return self.pos
+    def end(self) -> int:
+        return self.size
 
     def _get(self, start: int, n: int) -> bytes:
         try:

@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._raw_reader import PositionedReader
 from ..errors import FormatError
 from .source import Fetch
 
@@ -133,36 +134,23 @@ class Inflater:
         return self.get(pos, n)
 
 
-class InflatedFile(io.RawIOBase):
+class InflatedFile(PositionedReader):
     """A read-only, seekable file over the inflated header of a Deflated data set (what pydicom's
     element reader parses), within :data:`HEADER_LIMIT` bytes."""
 
     def __init__(self, stream: Inflater) -> None:
         super().__init__()
         self._stream = stream
-        self._pos = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == 2:  # (the end: as far as the header goes)
-            self._stream.length_to(HEADER_LIMIT)
-        base = {0: 0, 1: self._pos, 2: self._stream.top}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
+    def end(self) -> int:
+        self._stream.length_to(HEADER_LIMIT)  # (the end: as far as the header goes)
+        return self._stream.top
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        data = self._stream.get(self._pos, view.nbytes)
+        data = self._stream.get(self.pos, view.nbytes)
         view[: len(data)] = data
-        self._pos += len(data)
+        self.pos += len(data)
         return len(data)
 
 

@@ -22,6 +22,7 @@ import warnings
 from typing import Any
 
 from .._io import Location, read_into
+from .._raw_reader import PositionedReader
 from .._remote_errors import html_page
 from ..errors import LazyvolError
 from ..sources import SourceStamp
@@ -326,7 +327,7 @@ def _record_from_pydicom(
         return HeaderSkip(f"{DAMAGED_HEADER} ({type(exc).__name__}): {exc}")
 
 
-class _RangeFile(io.RawIOBase):
+class _RangeFile(PositionedReader):
     """A read-only, seekable file over an object: ranged reads through the byte layer."""
 
     def __init__(self, loc: Location, stamp: SourceStamp, first: bytes) -> None:
@@ -335,33 +336,21 @@ class _RangeFile(io.RawIOBase):
         self._stamp = stamp
         self._size = stamp.size
         self._first = first
-        self._pos = 0
         self.name = loc.display  # pydicom names the dataset's file by it (no credentials)
 
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        base = {0: 0, 1: self._pos, 2: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
+    def end(self) -> int:
+        return self._size
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
-        n = max(0, min(view.nbytes, self._size - self._pos))
+        n = max(0, min(view.nbytes, self._size - self.pos))
         if n == 0:
             return 0
-        if self._pos + n <= len(self._first):
-            view[:n] = self._first[self._pos : self._pos + n]
+        if self.pos + n <= len(self._first):
+            view[:n] = self._first[self.pos : self.pos + n]
         else:
-            read_into(self._loc, self._pos, view[:n], expect=self._stamp)
-        self._pos += n
+            read_into(self._loc, self.pos, view[:n], expect=self._stamp)
+        self.pos += n
         return n
 
 
