@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import _io
-from ._location import Location, names_version
+from ._location import Location
 from ._warn import warn as _warn_user
 from .errors import (
     FormatError,
@@ -41,7 +41,7 @@ from .nifti_fields import (
     vox_offset_error,
 )
 from .nifti_gzhead import gzip_isize, inflate, is_gzip_name, read_head
-from .nifti_pair import near_miss
+from .nifti_pair import near_miss, swap_suffix
 from .sources import SourceStamp
 
 __all__ = [
@@ -80,33 +80,13 @@ def is_single_file(loc: Location) -> bool:
     return not loc.name.lower().endswith((".hdr", ".img", ".hdr.gz", ".img.gz"))
 
 
-def _swap_suffix(loc: Location, old: str, new: str) -> Location:
-    """``loc`` with its name's suffix ``old`` (any case) replaced by ``new`` in the same case."""
-    name = loc.name
-    stem, suffix = name[: -len(old)], name[-len(old) :]
-    repl = new.upper() if suffix.isupper() else new
-    if loc.is_remote:
-        from urllib.parse import urlsplit, urlunsplit
-
-        if names_version(loc.url):
-            raise UnsupportedError(
-                f"{loc.display}: names one version of one file of a two-file {old[1:]}/{new[1:]} "
-                f"pair; the other file's version cannot be told from it (a version id belongs to "
-                "one object): open the pair without a version, or copy that version to a .nii"
-            )
-        parts = urlsplit(loc.url)
-        path = parts.path[: len(parts.path) - len(name)] + stem + repl
-        return Location(urlunsplit(parts._replace(path=path)), loc.options)
-    return Location(loc.url[: len(loc.url) - len(name)] + stem + repl)
-
-
 def header_location(loc: Location) -> Location:
     """The file holding the header of ``loc`` (the ``.hdr`` of an Analyze/NIfTI-pair ``.img``)."""
     low = loc.name.lower()
     if low.endswith(".img.gz"):
-        return _swap_suffix(loc, ".img.gz", ".hdr.gz")
+        return swap_suffix(loc, ".img.gz", ".hdr.gz")
     if low.endswith(".img"):
-        return _swap_suffix(loc, ".img", ".hdr")
+        return swap_suffix(loc, ".img", ".hdr")
     return loc
 
 
@@ -114,9 +94,9 @@ def data_location(loc: Location) -> Location:
     """The file holding the image data of ``loc`` (the ``.img`` of a pair's ``.hdr``)."""
     low = loc.name.lower()
     if low.endswith(".hdr.gz"):
-        return _swap_suffix(loc, ".hdr.gz", ".img.gz")
+        return swap_suffix(loc, ".hdr.gz", ".img.gz")
     if low.endswith(".hdr"):
-        return _swap_suffix(loc, ".hdr", ".img")
+        return swap_suffix(loc, ".hdr", ".img")
     return loc
 
 
@@ -134,7 +114,7 @@ def sidecar_location(loc: Location, kind: str = "mat") -> Location | None:
     old = ".hdr.gz" if is_gzip_name(hdr) else ".hdr"
     if not hdr.name.lower().endswith(old):
         return None
-    return _swap_suffix(hdr, old, f".{kind}.gz" if old.endswith(".gz") else f".{kind}")
+    return swap_suffix(hdr, old, f".{kind}.gz" if old.endswith(".gz") else f".{kind}")
 
 
 _MAGIC1 = (b"n+1\0", b"ni1\0")
@@ -264,7 +244,7 @@ def _warn_plain_sidecar(hdr_loc: Location, kind: str) -> None:
     gzipped after SPM wrote it): nibabel reads only ``x.<kind>.gz`` there, and so does lazyvol,
     so the affine is the header's, not the one SPM saved."""
     try:
-        plain = _swap_suffix(hdr_loc, ".hdr.gz", f".{kind}")
+        plain = swap_suffix(hdr_loc, ".hdr.gz", f".{kind}")
         _io.stamp(plain)
     except LazyvolError:
         return

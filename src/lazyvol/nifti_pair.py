@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 
-from ._location import Location
+from ._location import Location, names_version
 from ._special_files import link_to_nothing
-from .errors import LazyvolError
+from .errors import LazyvolError, UnsupportedError
 
-__all__ = ["near_miss"]
+__all__ = ["near_miss", "swap_suffix"]
 
 #: The suffixes of a pair's files, each plain or gzipped.
 _KINDS = (".img", ".hdr")
@@ -49,28 +49,47 @@ def near_miss(missing: Location) -> str:
     )
 
 
+def swap_suffix(loc: Location, old: str, new: str) -> Location:
+    """``loc`` with its name's suffix ``old`` (any case) replaced by ``new`` in the same case."""
+    name = loc.name
+    stem, suffix = name[: -len(old)], name[-len(old) :]
+    repl = new.upper() if suffix.isupper() else new
+    if loc.is_remote:
+        from urllib.parse import urlsplit, urlunsplit
+
+        if names_version(loc.url):
+            raise UnsupportedError(
+                f"{loc.display}: names one version of one file of a two-file {old[1:]}/{new[1:]} "
+                f"pair; the other file's version cannot be told from it (a version id belongs to "
+                "one object): open the pair without a version, or copy that version to a .nii"
+            )
+        parts = urlsplit(loc.url)
+        path = parts.path[: len(parts.path) - len(name)] + stem + repl
+        return Location(urlunsplit(parts._replace(path=path)), loc.options)
+    return Location(loc.url[: len(loc.url) - len(name)] + stem + repl)
+
+
 def _remote_near_miss(missing: Location) -> str:
     """The object of ``missing``'s name in the other compression (``x.img.gz`` for ``x.img``, and
     back), if the server has it: how to pair it; "" when not (or when it cannot be asked)."""
-    from urllib.parse import urlsplit, urlunsplit
-
     from . import _io
 
-    parts = urlsplit(missing.url)
-    name = parts.path.rsplit("/", 1)[-1]
-    low = name.lower()
-    core = low[:-3] if low.endswith(".gz") else low
-    if not name or not core.endswith(_KINDS):
+    low = missing.name.lower()
+    gz = low.endswith(".gz")
+    kind = next((k for k in _KINDS if (low[:-3] if gz else low).endswith(k)), None)
+    if kind is None:
         return ""
-    other = name[:-3] if low.endswith(".gz") else name + (".GZ" if name.isupper() else ".gz")
-    path = parts.path[: len(parts.path) - len(name)] + other
-    found = Location(urlunsplit(parts._replace(path=path)), missing.options)
     try:
+        found = (
+            swap_suffix(missing, kind + ".gz", kind)
+            if gz
+            else swap_suffix(missing, kind, kind + ".gz")
+        )
         _io.stamp(found)
     except LazyvolError:  # (not there, or not to be asked: nothing to say)
         return ""
     return (
         f"; {found.display} is there, but a pair's files are found by the other's name "
-        f"({name}, as nibabel does): compress or decompress one of the two, so that both are "
-        "gzipped or neither"
+        f"({missing.name}, as nibabel does): compress or decompress one of the two, so that both "
+        "are gzipped or neither"
     )
