@@ -22,6 +22,7 @@ from .dimension_index import dcm2niix_rank, dimensions, number_echoes
 from .frame_diffusion import frame_diffusion
 from .frame_ranges import UNSUPPORTED_LAYOUT, frame_ranges
 from .group_check import group_problem, not_items, unreadable_item
+from .header_values import _tag_str
 from .image_type import KINDS_APART
 from .records import (
     EXTRA_VALUES,
@@ -114,7 +115,7 @@ def _drop_unused_rescale_notes(
     names = [n for n, v in (("RescaleSlope", slope), ("RescaleIntercept", inter)) if v is not None]
     if not names or not rec.bad_attributes:
         return
-    unused = tuple(f"{n} (0028,{'1053' if n == 'RescaleSlope' else '1052'})=" for n in names)
+    unused = tuple(f"{n} {_tag_str(n)}=" for n in names)  # (as header_values writes the notes)
     top = [note for note in rec.bad_attributes if note.startswith(unused)]
     fr.bad_attributes = [n for n in fr.bad_attributes or [] if n not in top] or None
 
