@@ -34,7 +34,7 @@ from .nifti_fields import CARRIED_KEY, base_affine
 from .nifti_text import held_text
 from .scaling import numbers_hint
 from .sidecar import sidecar
-from .zarr_nifti import TIME_UNITS, axis4_origin, axis4_step, space_unit
+from .zarr_nifti import TIME_UNITS, axis4_echoes, axis4_origin, axis4_step, space_unit
 
 __all__ = ["AXIS4_UNITS", "axis4_unit", "needs_nifti2", "store_header_bytes", "written_header"]
 
@@ -68,9 +68,7 @@ def axis4_unit(meta: dict[str, Any]) -> str:
 def _dicom_times(meta: dict[str, Any]) -> bool:
     """True for a DICOM series (its sidecar values, ``meta["bids"]``) whose 4th axis, if any,
     does not hold echoes (:func:`lazyvol.zarr_nifti.repetition_time`'s rule)."""
-    varying = meta.get("axis4_values")
-    echoes = isinstance(varying, dict) and bool({"EchoTime", "EchoNumbers"} & set(varying))
-    return isinstance(meta.get("bids"), dict) and not echoes
+    return isinstance(meta.get("bids"), dict) and not axis4_echoes(meta)
 
 
 def _timed(meta: dict[str, Any]) -> bool:

@@ -32,6 +32,7 @@ __all__ = [
     "SPACE_UNITS",
     "TIME_UNITS",
     "anatomical_orientations",
+    "axis4_echoes",
     "axis4_first",
     "axis4_is_time",
     "axis4_origin",
@@ -212,13 +213,16 @@ def repetition_time(meta: dict[str, Any]) -> float | None:
     or a PET series' interval its sidecar leaves out beside a FrameDuration
     (:data:`lazyvol._per_volume.FRAME_INTERVAL`), as dcm2niix writes pixdim[4]."""
     bids = meta.get("bids")
-    varying = meta.get("axis4_values")
-    if not isinstance(bids, dict) or (
-        isinstance(varying, dict) and ({"EchoTime", "EchoNumbers"} & set(varying))
-    ):
+    if not isinstance(bids, dict) or axis4_echoes(meta):
         return None
     tr = bids.get("RepetitionTime", meta.get(FRAME_INTERVAL))
     return float(tr) if isinstance(tr, int | float) and math.isfinite(tr) and tr > 0 else None
+
+
+def axis4_echoes(meta: dict[str, Any]) -> bool:
+    """True when a DICOM series' 4th axis holds echoes (EchoTime or EchoNumbers vary along it)."""
+    varying = meta.get("axis4_values")
+    return isinstance(varying, dict) and bool({"EchoTime", "EchoNumbers"} & set(varying))
 
 
 def space_unit(meta: dict[str, Any]) -> str:
