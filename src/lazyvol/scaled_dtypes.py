@@ -92,15 +92,13 @@ def scaled_dtype(stored: np.dtype, pairs: Iterable[tuple[float, float]]) -> np.d
         # As nibabel's int_scinter_ftype: float32 unless the scaled range of the stored integers
         # overflows it (an scl_slope of 3e38 on int16 made +-inf of finite values).
         reach = int_reach(stored)
-        top = max(reach * abs(s) + abs(i) for s, i in pairs)
-        if top > float(np.finfo(np.float32).max):
+        tops = [(abs(s), reach * abs(s) + abs(i)) for s, i in pairs]  # (slope, largest value)
+        if max(top for _, top in tops) > float(np.finfo(np.float32).max):
             return np.dtype(np.float64)
         # float32 holds about 7 significant digits: where its spacing at the largest value a
         # scaling gives passes its slope, neighbouring stored values could read as one value (a
         # slope of 0.001 over an intercept of 1e9 made all 256 values of a uint8 image 1e9).
-        if any(
-            0 < abs(s) < float(np.spacing(np.float32(reach * abs(s) + abs(i)))) for s, i in pairs
-        ):
+        if any(0 < s < float(np.spacing(np.float32(top))) for s, top in tops):
             return np.dtype(np.float64)
     return np.dtype(np.float32)
 
