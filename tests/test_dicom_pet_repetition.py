@@ -16,11 +16,11 @@ import json
 from pathlib import Path
 
 import nibabel as nib
-import pydicom
 import pytest
 
 import lazyvol as lv
 from lazyvol.testing import dicom_time, write_dicom_4d_series
+from test_dicom_vendor_sidecars import sidecars, time_volumes
 
 _KEYS = ("RepetitionTime", "RepetitionTimeExcitation", "FrameDuration", "FrameTimesStart")
 
@@ -49,25 +49,16 @@ def test_pet_repetition_time_is_the_measured_frame_interval_as_dcm2niix(
         src, (6, 5, nk), len(starts), labels=("TemporalPositionIdentifier",), modality="PT",
         extra={"Manufacturer": manufacturer},
     )  # fmt: skip
-    for f in truth.files:
-        ds = pydicom.dcmread(f)
-        v, k = int(ds.TemporalPositionIdentifier) - 1, (int(ds.InstanceNumber) - 1) % nk
-        ds.AcquisitionTime = dicom_time(36000 + starts[v] + 0.1 * k)
-        if tr_ms is None:
-            del ds.RepetitionTime
-        else:
-            ds.RepetitionTime = tr_ms
+
+    def frames(ds, v: int) -> None:
         if frame_ms == "series":
             ds.SeriesTime = dicom_time(36000 - 5)
         elif frame_ms is not None:
             ds.ActualFrameDuration = frame_ms
-        ds.save_as(f)
-    dcm2niix.run(src, tmp_path / "out", sidecar=True, check=True)
-    (ref_json,) = (tmp_path / "out").glob("*.json")
-    ref = json.loads(ref_json.read_text())
+
+    time_volumes(truth.files, nk, starts, tr_ms, more=frames)
     vol = lv.open(src)
-    vol.to_nifti(tmp_path / "v.nii")
-    mine = json.loads((tmp_path / "v.json").read_text())
+    ref, mine = sidecars(dcm2niix, vol, src, tmp_path)
     assert {k for k in _KEYS if k in ref} == {k for k in _KEYS if k in mine}
     for key in (k for k in _KEYS if k in ref):
         assert mine[key] == pytest.approx(ref[key], abs=1e-4), key
@@ -81,6 +72,15 @@ def test_pet_repetition_time_is_the_measured_frame_interval_as_dcm2niix(
     assert bool(warned) == (stated > 0 and abs(measured - stated) > 0.05)
 
 
+def _durations(durations: list[str]):
+    """``more`` for :func:`time_volumes`: volume v's ActualFrameDuration ``durations[v]`` (ms)."""
+
+    def more(ds, v: int) -> None:
+        ds.ActualFrameDuration = durations[v]
+
+    return more
+
+
 def test_pet_frame_durations_stated_keep_the_stated_values(tmp_path: Path, dcm2niix) -> None:
     """Frames of different stated durations: each its own, whatever the measured interval."""
     src = tmp_path / "s"
@@ -89,18 +89,8 @@ def test_pet_frame_durations_stated_keep_the_stated_values(tmp_path: Path, dcm2n
         extra={"Manufacturer": "SIEMENS"},
     )  # fmt: skip
     durations = ["5000", "0", "20000"]
-    for f in truth.files:
-        ds = pydicom.dcmread(f)
-        v = int(ds.TemporalPositionIdentifier) - 1
-        ds.AcquisitionTime = dicom_time(36000 + 10 * v)
-        ds.ActualFrameDuration = durations[v]
-        ds.RepetitionTime = "1000"
-        ds.save_as(f)
-    dcm2niix.run(src, tmp_path / "out", sidecar=True, check=True)
-    (ref_json,) = (tmp_path / "out").glob("*.json")
-    ref = json.loads(ref_json.read_text())
-    lv.open(src).to_nifti(tmp_path / "v.nii")
-    mine = json.loads((tmp_path / "v.json").read_text())
+    time_volumes(truth.files, 2, [0, 10, 20], "1000", slice_s=0.0, more=_durations(durations))
+    ref, mine = sidecars(dcm2niix, lv.open(src), src, tmp_path)
     assert mine["FrameDuration"] == ref["FrameDuration"] == [5, 10, 20]
     assert "RepetitionTime" not in mine and "RepetitionTime" not in ref
     assert mine["RepetitionTimeExcitation"] == ref["RepetitionTimeExcitation"] == 1
@@ -120,16 +110,7 @@ def test_pet_pixdim4_beside_a_frame_duration_is_dcm2niix_s(
         src, (6, 5, 2), 3, labels=("TemporalPositionIdentifier",), modality="PT",
         extra={"Manufacturer": "SIEMENS"},
     )  # fmt: skip
-    for f in truth.files:
-        ds = pydicom.dcmread(f)
-        v = int(ds.TemporalPositionIdentifier) - 1
-        ds.AcquisitionTime = dicom_time(36000 + 10 * v)
-        ds.ActualFrameDuration = durations[v]
-        if tr_ms is None:
-            del ds.RepetitionTime
-        else:
-            ds.RepetitionTime = tr_ms
-        ds.save_as(f)
+    time_volumes(truth.files, 2, [0, 10, 20], tr_ms, slice_s=0.0, more=_durations(durations))
     (ref,) = dcm2niix(src, tmp_path / "out")
     ref_hdr = nib.load(ref).header
     vol = lv.open(src)

@@ -8,7 +8,9 @@ against dcm2niix's conversion of the same files (its sidecar, .bval/.bvec and NI
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -21,12 +23,39 @@ from lazyvol.testing.dicom_4d import _rewrite
 SHAPE = (8, 6, 4)
 
 
-def _sidecars(dcm2niix, vol: lv.Volume, src: Path, tmp: Path) -> tuple[dict, dict]:
-    """(dcm2niix's sidecar, lazyvol's) of the one series in ``src``."""
+def sidecars(dcm2niix, vol: lv.Volume, src: Path, tmp: Path) -> tuple[dict, dict]:
+    """(dcm2niix's sidecar, lazyvol's) of the one series in ``src`` (dcm2niix's files in
+    ``tmp / "out"``, lazyvol's ``tmp / "v.nii"`` and its sidecar)."""
     dcm2niix.run(src, tmp / "out", sidecar=True, check=True)
     (ref,) = sorted((tmp / "out").glob("*.json"))
     vol.to_nifti(tmp / "v.nii")
     return json.loads(ref.read_text()), json.loads((tmp / "v.json").read_text())
+
+
+def time_volumes(
+    files: list[str],
+    nk: int,
+    starts: list[float],
+    tr_ms: str | None,
+    slice_s: float = 0.1,
+    more: Callable[[Any, int], None] | None = None,
+) -> None:
+    """Rewrite a series of ``write_dicom_4d_series`` (``nk`` slices, volumes told apart by
+    TemporalPositionIdentifier): volume v's slice k acquired ``starts[v] + slice_s * k`` seconds
+    after 10:00, RepetitionTime ``tr_ms`` (None: not stated); ``more(ds, v)`` edits each file
+    further."""
+
+    def edit(ds) -> None:
+        v, k = int(ds.TemporalPositionIdentifier) - 1, (int(ds.InstanceNumber) - 1) % nk
+        ds.AcquisitionTime = dicom_time(36000 + starts[v] + slice_s * k)
+        if tr_ms is None:
+            del ds.RepetitionTime
+        else:
+            ds.RepetitionTime = tr_ms
+        if more is not None:
+            more(ds, v)
+
+    _rewrite(files, edit)
 
 
 @pytest.mark.parametrize(("effective", "expected"), [(35.5, 0.0355), (0.0, None), (None, None)])
@@ -42,7 +71,7 @@ def test_top_level_effective_echo_time_is_the_echo_time_as_dcm2niix_reads_it(
     )
     _rewrite(truth.files, lambda ds: ds.add_new(0x00189082, "FD", effective))
     vol = lv.open(tmp_path / "s")
-    ref, mine = _sidecars(dcm2niix, vol, tmp_path / "s", tmp_path)
+    ref, mine = sidecars(dcm2niix, vol, tmp_path / "s", tmp_path)
     assert ref.get("EchoTime") == pytest.approx(expected) if expected else "EchoTime" not in ref
     assert mine.get("EchoTime") == pytest.approx(expected) if expected else "EchoTime" not in mine
 
@@ -97,7 +126,7 @@ def test_siemens_csa_only_diffusion_of_a_non_epi_untyped_series_as_dcm2niix(
 )
 def test_manufacturer_is_named_as_dcm2niix_names_it(tmp_path, dcm2niix, stated):
     write_dicom_series(tmp_path / "s", SHAPE, modality="MR", extra={"Manufacturer": stated})
-    ref, mine = _sidecars(dcm2niix, lv.open(tmp_path / "s"), tmp_path / "s", tmp_path)
+    ref, mine = sidecars(dcm2niix, lv.open(tmp_path / "s"), tmp_path / "s", tmp_path)
     assert mine["Manufacturer"] == ref["Manufacturer"]
 
 
@@ -113,7 +142,7 @@ def test_acquisition_time_slice_timing_of_one_volume_as_dcm2niix(
     write_dicom_4d_series(
         src, SHAPE, n_volumes, labels=("AcquisitionTime",), modality="MR", extra=extra
     )
-    ref, mine = _sidecars(dcm2niix, lv.open(src), src, tmp_path)
+    ref, mine = sidecars(dcm2niix, lv.open(src), src, tmp_path)
     assert ("SliceTiming" in ref) is timed
     assert ("SliceTiming" in mine) is timed
     if timed:
@@ -145,18 +174,9 @@ def test_repetition_time_is_the_measured_volume_interval_as_dcm2niix(
         src, (6, 5, nk), len(starts), labels=("TemporalPositionIdentifier",), modality="MR",
         extra={"Manufacturer": manufacturer, "MRAcquisitionType": "2D", **extra},
     )  # fmt: skip
-
-    def edit(ds) -> None:
-        v, k = int(ds.TemporalPositionIdentifier) - 1, (int(ds.InstanceNumber) - 1) % nk
-        ds.AcquisitionTime = dicom_time(36000 + starts[v] + 0.1 * k)
-        if tr_ms is None:
-            del ds.RepetitionTime
-        else:
-            ds.RepetitionTime = tr_ms
-
-    _rewrite(truth.files, edit)
+    time_volumes(truth.files, nk, starts, tr_ms)
     vol = lv.open(src)
-    ref, mine = _sidecars(dcm2niix, vol, src, tmp_path)
+    ref, mine = sidecars(dcm2niix, vol, src, tmp_path)
     keys = {k for k in ref if k.startswith("RepetitionTime")}
     assert keys == {k for k in mine if k.startswith("RepetitionTime")}
     for key in keys:
@@ -187,7 +207,7 @@ def test_uih_phase_encoding_direction_displayed_as_dcm2niix(
         ds.add_new(0x00651005, "SH", text)
 
     _rewrite(truth.files, edit)
-    ref, mine = _sidecars(dcm2niix, lv.open(tmp_path / "s"), tmp_path / "s", tmp_path)
+    ref, mine = sidecars(dcm2niix, lv.open(tmp_path / "s"), tmp_path / "s", tmp_path)
     key = "PhaseEncodingDirectionDisplayed"
     assert mine.get(key) == ref.get(key) == ((text or None) if manufacturer == "UIH" else None)
 
@@ -247,7 +267,7 @@ def test_siemens_non_epi_csa_phase_polarity_as_dcm2niix(
         ds.add_new(0x00291010, "OB", csa2_bytes(tags))
 
     _rewrite(truth.files, edit)
-    ref, mine = _sidecars(dcm2niix, lv.open(src), src, tmp_path)
+    ref, mine = sidecars(dcm2niix, lv.open(src), src, tmp_path)
     (out,) = (tmp_path / "out").glob("*.nii")
     ours = _in_reference_axes(
         mine["PhaseEncodingDirection"], nib.load(tmp_path / "v.nii").affine, nib.load(out).affine
@@ -273,6 +293,6 @@ def test_repetition_time_of_a_run_across_midnight_stays_as_dcm2niix(tmp_path, dc
         ds.RepetitionTime = "2000"
 
     _rewrite(truth.files, edit)
-    ref, mine = _sidecars(dcm2niix, lv.open(src), src, tmp_path)
+    ref, mine = sidecars(dcm2niix, lv.open(src), src, tmp_path)
     assert ref["RepetitionTime"] == mine["RepetitionTime"] == 2
     assert "RepetitionTimeExcitation" not in ref and "RepetitionTimeExcitation" not in mine
