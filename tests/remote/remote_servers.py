@@ -232,6 +232,16 @@ class S3:
         }
 
 
+class QuietProxy(BaseHTTPRequestHandler):
+    """The base of the proxies to the S3 server the tests put in between: HTTP/1.1 (keep-alive,
+    as botocore talks), no request log on stderr."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
 def relay(
     handler: BaseHTTPRequestHandler, upstream_port: int, drop: tuple[str, ...] = ()
 ) -> tuple[int, list[tuple[str, str]], bytes]:
@@ -273,12 +283,7 @@ def listing_ms_proxy(upstream_port: int, rewritten: list[int]) -> type[BaseHTTPR
     moto lists whole seconds; HEAD keeps its whole-second Last-Modified. Each listing rewritten
     is counted in ``rewritten``."""
 
-    class Proxy(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Proxy(QuietProxy):
         def _forward(self) -> None:
             status, headers, data = relay(self, upstream_port)
             if b"<ListBucketResult" in data:

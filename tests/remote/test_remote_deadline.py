@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
-from remote_servers import S3, free_port, relay, send_head, serving
+from remote_servers import S3, QuietProxy, free_port, relay, send_head, serving
 
 from lazyvol import _io
 from lazyvol.errors import OptionError, RemoteTimeoutError
@@ -62,12 +62,7 @@ class _Dripping(BaseHTTPRequestHandler):
 def _dripping_proxy(upstream: int) -> type[BaseHTTPRequestHandler]:
     """A pass-through proxy to the S3 server on port ``upstream`` dripping every GET body."""
 
-    class Proxy(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Proxy(QuietProxy):
         def _forward(self) -> None:
             status, headers, data = relay(self, upstream)
             send_head(self, status, headers)

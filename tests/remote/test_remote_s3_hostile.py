@@ -7,12 +7,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
-from typing import Any
 
 import nibabel as nib
 import numpy as np
 import pytest
-from remote_servers import S3, free_port, relay, send_head, serving
+from remote_servers import S3, QuietProxy, free_port, relay, send_head, serving
 
 import lazyvol as lv
 from lazyvol import _io
@@ -26,12 +25,7 @@ def _capping_proxy(upstream: int, cap: int, after: list[int]) -> type[BaseHTTPRe
     """A pass-through proxy to moto asking it for at most ``cap`` bytes of each ranged GET once
     ``after[0]`` is set (so the answer is an honest, shorter 206)."""
 
-    class Proxy(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Proxy(QuietProxy):
         def _forward(self) -> None:
             m = _RANGE.fullmatch(self.headers.get("Range", ""))
             if after[0] and m and self.command == "GET":
@@ -82,12 +76,7 @@ def _etag_dropping_proxy(upstream: int) -> type[BaseHTTPRequestHandler]:
     """A pass-through proxy to moto whose GET answers carry no ETag (HEADs keep theirs), as
     some S3-compatible gateways answer ranged GETs."""
 
-    class Proxy(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Proxy(QuietProxy):
         def _forward(self) -> None:
             status, headers, data = relay(self, upstream)
             send_head(self, status, headers, ("etag",) if self.command == "GET" else ())

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import threading
 from http.server import BaseHTTPRequestHandler
-from typing import Any
 
 import numpy as np
 import pytest
-from remote_servers import S3, free_port, relay, send_head, serving
+from remote_servers import S3, QuietProxy, free_port, relay, send_head, serving
 
 from lazyvol import _io
 from lazyvol.errors import RemoteReadError
@@ -24,12 +23,7 @@ def _range_dropping_proxy(upstream: int, sent: list[int]) -> type[BaseHTTPReques
     that closes the connection stops the count)."""
     lock = threading.Lock()
 
-    class Proxy(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Proxy(QuietProxy):
         def _forward(self) -> None:
             status, headers, data = relay(self, upstream, drop=("range",))
             send_head(self, status, headers)

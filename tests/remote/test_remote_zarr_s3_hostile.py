@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from remote_servers import S3, free_port, relay, send_head, serving
+from remote_servers import S3, QuietProxy, free_port, relay, send_head, serving
 
 import lazyvol as lv
 from lazyvol import _io
@@ -47,12 +47,7 @@ def _proxy(upstream: int, mode: str) -> type[BaseHTTPRequestHandler]:
     """A pass-through proxy to moto that, for GETs of chunk files (``/c/`` in the path), drops
     ``Range`` (``mode="norange"``) or drips the body 4 bytes every 0.25 s (``"drip"``)."""
 
-    class Proxy(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
+    class Proxy(QuietProxy):
         def _forward(self) -> None:
             chunk = self.command == "GET" and "/c/" in self.path
             drop = ("range",) if chunk and mode == "norange" else ()
