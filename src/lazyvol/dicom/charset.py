@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import lru_cache, wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from .header_values import ValueReader
 
 __all__ = [
     "SPECIFIC_CHARACTER_SET",
     "before_nul",
     "decode_text",
     "python_encodings",
+    "series_description",
     "short_text_cache",
 ]
 
@@ -107,3 +111,12 @@ def decode_text(raw: dict[int, Any], value: bytes) -> str:
         return str(decode_bytes(value, convert_encodings(list(names)), set()))
     except Exception:
         return value.decode("latin-1")
+
+
+def series_description(raw: dict[int, Any], r: ValueReader) -> str:
+    """SeriesDescription decoded with the file's Specific Character Set
+    (:func:`decode_text`), up to its first NUL (as dcm2niix reads it)."""
+    elem = raw.get(0x0008103E)
+    if elem is None or not isinstance(elem.value, bytes | bytearray):
+        return before_nul(r.get_str("SeriesDescription")).strip()
+    return before_nul(decode_text(raw, bytes(elem.value))).strip(" ")

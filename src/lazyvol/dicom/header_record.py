@@ -16,7 +16,7 @@ from typing import Any
 from ..sources import SourceStamp
 from . import bids, grid, mosaic, records
 from .bids_pet import RADIOPHARMACEUTICAL_SEQUENCE, radiopharmaceutical_values
-from .charset import python_encodings
+from .charset import python_encodings, series_description
 from .deflated import inflate_pixels
 from .dicom_time import frame_time, stated_datetime
 from .excess import excess_holds_data
@@ -30,7 +30,6 @@ from .header_values import (
     NOT_PLAIN_STACKS,
     Parsed,
     ValueReader,
-    _description,
     _tag_str,
     holds_items,
     sequence_items,
@@ -264,7 +263,7 @@ def fill_record(
         study_uid=r.get_str("StudyInstanceUID"),
         series_uid=r.get_str("SeriesInstanceUID"),
         series_number=r.get_int("SeriesNumber"),
-        series_description=_description(enc.raw, r),
+        series_description=series_description(enc.raw, r),
         modality=r.get_str("Modality"),
         instance_number=r.get_int("InstanceNumber"),
         acquisition_number=r.get_int("AcquisitionNumber"),
@@ -520,10 +519,9 @@ def make_record(
     second = _after_pixels(rec, enc.implicit, enc.little, fetch)
     if second:
         return HeaderSkip(second, rec.series_uid)
-    if rec.pixel_vr not in FLOAT_PIXEL_VRS and not r.values("PixelRepresentation"):
-        # (read as unsigned, a signed slice's negatives became large numbers beside its series;
-        # an element of no value, present but empty, says no more than a missing one)
-        state = "empty" if "PixelRepresentation" in r else "missing"
+    state = "" if rec.pixel_vr in FLOAT_PIXEL_VRS else r.unstated("PixelRepresentation")
+    if state:  # (read as unsigned, a signed slice's negatives became large numbers beside its
+        # series; present but empty says no more than missing; a malformed value is refused)
         return HeaderSkip(
             f"PixelRepresentation (0028,0103) {state}: the file does not say whether its stored "
             "values are signed (a required attribute; pydicom refuses the file too); add it, "

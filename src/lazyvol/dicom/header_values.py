@@ -16,7 +16,7 @@ from .bids import BIDS_TAGS, PE_POLARITY_TAGS, XA_BW_PHASE
 from .bids_enhanced import ENHANCED_TAGS, INVERSION_TIMES, TRANSMITTER_FREQUENCY
 from .bids_extra import EXTRA_TAGS
 from .bids_pet import PET_TAGS
-from .charset import before_nul, decode_text
+from .charset import before_nul
 from .ge_phase import GE_PHASE_TAGS
 from .ge_timing import GE_TAGS
 from .mosaic import CSA_TAGS
@@ -366,10 +366,21 @@ class ValueReader:
     def note_empty(self, keywords: tuple[str, ...]) -> None:
         """Note each of ``keywords`` present with no value as malformed ("... is empty"): read as
         0 or -1, it was reported as that value, one the file does not hold."""
-        for keyword in keywords:
-            # (an element :meth:`_one` reads holds a value: present and empty is the general case)
-            if keyword in self and self._one(keyword) is _GENERAL and not self.values(keyword):
-                self.bad.append(f"{keyword} {_tag_str(keyword)} is empty")
+        self.bad.extend(
+            f"{k} {_tag_str(k)} is empty" for k in keywords if self.unstated(k) == "empty"
+        )
+
+    def unstated(self, keyword: str) -> str:
+        """ "missing" or "empty" when ``keyword`` states no value; "" when it holds one, read or
+        noted as malformed (a value of 4 or 3 bytes is not an empty one: its note names it)."""
+        if keyword not in self:
+            return "missing"
+        # (an element :meth:`_one` reads holds a value: present and empty is the general case)
+        if self._one(keyword) is not _GENERAL or self.values(keyword):
+            return ""
+        return (
+            "" if any(b.startswith(f"{keyword} {_tag_str(keyword)}") for b in self.bad) else "empty"
+        )
 
     def _one(self, keyword: str) -> Any:
         """The one item :meth:`values` gives for ``keyword`` when its element is the usual one
@@ -435,7 +446,7 @@ class ValueReader:
             return _split_text(value, whole=dict_vr == "UI")
         if len(value) % size:
             self._note(
-                f"{keyword} {_tag_str(keyword)}: {len(value)} bytes is not a multiple of {size}"
+                f"{keyword} {_tag_str(keyword)} holds {len(value)} byte(s), not whole {size}-byte values"
             )
             return None
         endian = "<" if getattr(elem, "is_little_endian", True) else ">"
@@ -561,17 +572,6 @@ class ValueReader:
             self.bad.append(f"{keyword} {_tag_str(keyword)}={v!r} is not {n} finite numbers")
             return None
         return [float(x) for x in out if x is not None]
-
-
-#: Specific Character Sets decoded with Python's codecs directly (as pydicom maps them), when the
-#: value has no ISO 2022 escape: the usual files need no pydicom import.
-def _description(raw: dict[int, Any], r: ValueReader) -> str:
-    """SeriesDescription decoded with the file's Specific Character Set
-    (:func:`lazyvol.dicom.charset.decode_text`), up to its first NUL (as dcm2niix reads it)."""
-    elem = raw.get(0x0008103E)
-    if elem is None or not isinstance(elem.value, bytes | bytearray):
-        return before_nul(r.get_str("SeriesDescription")).strip()
-    return before_nul(decode_text(raw, bytes(elem.value))).strip(" ")
 
 
 class Parsed:

@@ -243,7 +243,10 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: not noted in frames whose PixelValueTransformationSequence states their own (unused).
 #: 151: an enhanced file whose functional groups sequence has another VR than SQ is skipped
 #: naming it (it was an AttributeError's words, or hundreds of items counted).
-INDEX_VERSION = 151
+#: 152: a pixel-layout attribute holding bytes that are no whole value (1, 3 bytes, another VR)
+#: is noted as that, not also as empty; such a PixelRepresentation is refused as malformed,
+#: not skipped as empty (h212).
+INDEX_VERSION = 152
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
