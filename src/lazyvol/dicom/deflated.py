@@ -79,6 +79,11 @@ class Inflater:
         self._done = False
 
     @property
+    def ended(self) -> bool:
+        """Whether the stream's end was inflated (a stream cut short or damaged has none)."""
+        return bool(self._z.eof)
+
+    @property
     def top(self) -> int:
         """Inflated bytes made so far."""
         return self._base + len(self._buf)
@@ -191,6 +196,15 @@ def inflate_pixels(
             f"truncated: its Deflated data set {why} after {span} inflated bytes, but its pixel "
             f"element needs {end}: the file is damaged or was cut short; copy it again from its "
             "source",
+            False,
+        )
+    if span < end + beyond and not stream.ended:  # (cut or damaged after its pixels)
+        why = f"is damaged ({stream.damage})" if stream.damage else "ends without its end"
+        return (
+            f"truncated: its Deflated data set {why} after {span} inflated bytes, {span - end} "
+            "past its pixel element: what followed the pixels is lost (an attribute stated "
+            "there, a RescaleSlope, would be missed; pydicom refuses the file): the file is "
+            "damaged or was cut short; copy it again from its source",
             False,
         )
     rec.deflated = [start, span]

@@ -246,7 +246,9 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 152: a pixel-layout attribute holding bytes that are no whole value (1, 3 bytes, another VR)
 #: is noted as that, not also as empty; such a PixelRepresentation is refused as malformed,
 #: not skipped as empty (h212).
-INDEX_VERSION = 152
+#: 153: a Deflated data set whose stream ends without its end after the pixel element (cut
+#: short, or damaged) is skipped as truncated; its image was read, what followed it lost (h212).
+INDEX_VERSION = 153
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
