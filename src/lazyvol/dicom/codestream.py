@@ -47,6 +47,7 @@ __all__ = [
     "jpeg_sample_bytes",
     "kept_precision",
     "rle_room_problem",
+    "room_problem",
     "rle_segments_problem",
     "rle_size_disagreement",
 ]
@@ -321,6 +322,55 @@ def rle_room_problem(length: int, rows: int, columns: int, segments: int) -> str
     )
 
 
+#: Lossless JPEG (SOF3) and DCT JPEG of Huffman coding (SOF0 baseline, SOF1 extended, SOF2
+#: progressive): the least they code is a Huffman code (at least one bit) for each sample, or for
+#: each 8 x 8 block's DC difference; arithmetic and hierarchical coding have no such floor.
+_HUFFMAN_LOSSLESS, _HUFFMAN_DCT = {0xC3}, {0xC0, 0xC1, 0xC2}
+
+
+def _least_bits(syntax: str, frame: bytes, rows: int, columns: int) -> tuple[int, str]:
+    """(bits, unit): the fewest bits a codestream of ``syntax`` (its head ``frame`` read, for a
+    JPEG's frame header) codes ``rows`` x ``columns`` of one component in, one bit per unit; (0,
+    "") when it has no floor (JPEG 2000 and HTJ2K code an empty code-block in no bit: a blank 4096
+    x 4096 frame is 195 bytes) or the head does not say. JPEG-LS codes each line in at least one
+    bit (a run ending at the line's end, or a sample coded in regular mode: a blank 4096 x 4096
+    frame takes 636 bytes, 65535 x 1 takes 8,809)."""
+    if syntax in _JPEG_LS:
+        return rows, "line"
+    pos = _jpeg_frame_header(frame) if syntax in _JPEG_10918 else -1
+    if pos < 0 or frame[pos + 9] != 1:  # (one component only: sampling factors aside)
+        return 0, ""
+    if frame[pos + 1] in _HUFFMAN_LOSSLESS:
+        return rows * columns, "sample"
+    if frame[pos + 1] in _HUFFMAN_DCT:
+        return -(-rows // 8) * -(-columns // 8), "8 x 8 block"
+    return 0, ""
+
+
+def room_problem(
+    syntax: str, frame: bytes, length: int, rows: int, columns: int, segments: int
+) -> str | None:
+    """Why a compressed frame of ``length`` encoded bytes (its items; ``frame``: its codestream,
+    or as much of its head as was read) cannot hold ``rows`` x ``columns``: fewer bytes than its
+    codec codes that image in at the least (an RLE frame's ``segments`` byte planes, by
+    :func:`rle_room_problem`; JPEG and JPEG-LS, :func:`_least_bits`), so Rows and Columns
+    over-state the image and a decoder would allocate what they claim before it finds the data
+    short. None when the frame has room, or its codec has no such floor (JPEG 2000, HTJ2K: only
+    the size limit, ``LAZYVOL_MAX_CHUNK_BYTES``, bounds what they claim)."""
+    if syntax == RLE_SYNTAX:
+        return rle_room_problem(length, rows, columns, segments)
+    bits, unit = _least_bits(syntax, frame, rows, columns)
+    if bits <= 8 * max(length, 0):
+        return None
+    kind = "JPEG-LS" if syntax in _JPEG_LS else "JPEG"
+    return (
+        f"{kind} frame of {length} bytes cannot hold Rows (0028,0010) x Columns (0028,0011) = "
+        f"{rows} x {columns}: its codestream codes at least one bit per {unit}, {bits} bits "
+        f"({-(-bits // 8)} bytes): the header over-states the image; fix Rows/Columns or "
+        "re-encode the file"
+    )
+
+
 def rle_segments_problem(frame: bytes, samples: int, bits_allocated: int) -> str | None:
     """Why an RLE frame (its first bytes are enough: the 64-byte RLE header) does not hold the
     byte planes its header describes: one segment a byte of a sample, SamplesPerPixel x
@@ -483,7 +533,8 @@ def frame_problem(
     of ``samples`` samples of ``bits_allocated`` bits: its codestream is cut short
     (:func:`end_marker_problem`), states another size, a wider precision or other components
     (:func:`codestream_disagreement`), or its RLE segments are other byte planes
-    (:func:`rle_segments_problem`) or decode past that size (:func:`rle_size_disagreement`); decoded samples shaped and typed by the header would be a
+    (:func:`rle_segments_problem`) or decode past that size (:func:`rle_size_disagreement`), or
+    it is too short for that size (:func:`room_problem`); decoded samples shaped and typed by the header would be a
     scrambled, cut or partly made-up image, with no error. None otherwise, and for malformed
     items (the decoder's own error names them)."""
     rle = syntax == RLE_SYNTAX
@@ -505,6 +556,8 @@ def frame_problem(
         return rle_segments_problem(frame, samples, bits_allocated) or rle_size_disagreement(
             frame, rows, columns
         )
-    return codestream_disagreement(
-        syntax, frame, rows, columns, bits_allocated, samples
-    ) or end_marker_problem(syntax, frame)
+    return (
+        codestream_disagreement(syntax, frame, rows, columns, bits_allocated, samples)
+        or end_marker_problem(syntax, frame)
+        or room_problem(syntax, frame, len(frame), rows, columns, samples)
+    )

@@ -598,4 +598,7 @@ INDEX_VERSION = 153
 #: allocated) a single-frame file gets, at open (h207).
 #: 229: a volume whose rescale float32 cannot resolve (a slope finer than its spacing at the
 #: values it gives) has dtype float64 (scaled_dtypes; it was float32, its values merged).
-REPORT_FORMAT = 229
+#: 230: a JPEG or JPEG-LS frame too short for the Rows x Columns its header states (a bit per
+#: sample, 8 x 8 block or line at least) is refused at open saying so, as a short RLE frame
+#: was; a malformed pixel-layout value is not also called empty (h212).
+REPORT_FORMAT = 230

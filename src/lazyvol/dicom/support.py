@@ -19,8 +19,8 @@ from .codestream import (
     further_codestream,
     kept_precision,
     more_frames_problem,
-    rle_room_problem,
     rle_segments_problem,
+    room_problem,
 )
 from .excess import bits_allocated_problem, excess_problem, undefined_length_problem
 from .model import (
@@ -337,9 +337,9 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
     if rec.number_of_frames > 1 and rec.frame >= 0:
         # frames located (and their items checked) at scan time: each record is one frame's
         # items, at pixel_offset, pixel_length bytes long
-        problem = _rle_problem(rec, rec.pixel_length) if ts == RLE_SYNTAX else None
+        problem = _room_problem(rec, rec.pixel_length, b"")
         if problem is None and rec.frame == 0:  # frames share one header: the first tells
-            problem = _codestream_problem(rec, fetch, rec.pixel_offset + 8)
+            problem = _codestream_problem(rec, fetch, rec.pixel_offset + 8, rec.pixel_length)
         return ("format", problem) if problem else None
     if rec.pixel_length != -1:
         return "format", (
@@ -350,8 +350,9 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
     end = _encapsulated_end(rec, fetch, fragments)
     if isinstance(end, str):
         return "format", f"{rec.path}: encapsulated Pixel Data (7FE0,0010) {end}"
-    problem = _rle_problem(rec, end - rec.pixel_offset) if ts == RLE_SYNTAX else None
-    problem = problem or _codestream_problem(rec, fetch) or _more_frames(rec, fetch, fragments)
+    length = end - rec.pixel_offset
+    problem = _room_problem(rec, length, b"") or _codestream_problem(rec, fetch, length=length)
+    problem = problem or _more_frames(rec, fetch, fragments)
     return ("format", problem) if problem else None
 
 
@@ -400,12 +401,13 @@ def decoder_missing(rec: FrameRecord) -> str:
     )
 
 
-def _rle_problem(rec: FrameRecord, length: int) -> str | None:
-    """The refusal of an RLE frame of ``length`` encoded bytes too short for the image its
-    header states (:func:`~lazyvol.dicom.codestream.rle_room_problem`), named by file and
+def _room_problem(rec: FrameRecord, length: int, head: bytes) -> str | None:
+    """The refusal of a compressed frame of ``length`` encoded bytes (``head``: the first of its
+    codestream, b"" when not read) too short for the image its header states, before anything
+    is allocated for it (:func:`~lazyvol.dicom.codestream.room_problem`), named by file and
     frame."""
     segments = max(1, rec.samples_per_pixel) * max(1, rec.bits_allocated // 8)
-    problem = rle_room_problem(length, *image_shape(rec), segments)
+    problem = room_problem(rec.transfer_syntax, head, length, *image_shape(rec), segments)
     return f"{rec.where}: the {problem}" if problem else None
 
 
@@ -457,14 +459,17 @@ def _encapsulated_end(
 CODESTREAM_HEAD = 1024
 
 
-def _codestream_problem(rec: FrameRecord, fetch: Fetch, first: int | None = None) -> str | None:
+def _codestream_problem(
+    rec: FrameRecord, fetch: Fetch, first: int | None = None, length: int = -1
+) -> str | None:
     """The refusal of a compressed file whose codestream states another size than its Rows x
     Columns (a mosaic's: its whole image), a precision beyond its BitsAllocated or other
     components than its SamplesPerPixel (:func:`~.codestream.codestream_disagreement`), or whose
     RLE header states other byte planes (:func:`~.codestream.rle_segments_problem`), read from
     the head of the fragment whose bytes start at ``first`` (default: a single-frame file's first
-    fragment, past the Basic Offset Table); None when they agree or the head does not say (the
-    pixel reader checks the whole frame again). Records the precision its decoder returns values
+    fragment, past the Basic Offset Table), or whose ``length`` bytes (the frame's items) are
+    too few for its image (:func:`_room_problem`, by what its head tells); None when they agree
+    or the head does not say (the pixel reader checks the whole frame again). Records the precision its decoder returns values
     of in ``rec.codestream_bits`` (:func:`~.codestream.kept_precision`)."""
     rle = rec.transfer_syntax == RLE_SYNTAX
     if not rle and rec.transfer_syntax not in SIZED_SYNTAXES:
@@ -485,7 +490,9 @@ def _codestream_problem(rec: FrameRecord, fetch: Fetch, first: int | None = None
     )
     # (what the decoder returns, whatever BitsStored says: the volume's dtype must hold it)
     rec.codestream_bits = kept_precision(rec.transfer_syntax, start)
-    return f"{rec.path}: the {problem}" if problem else None
+    if problem:
+        return f"{rec.path}: the {problem}"
+    return _room_problem(rec, length, start) if length >= 0 else None
 
 
 def image_shape(rec: FrameRecord) -> tuple[int, int]:
