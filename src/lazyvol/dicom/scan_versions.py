@@ -243,11 +243,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: not noted in frames whose PixelValueTransformationSequence states their own (unused).
 #: 151: an enhanced file whose functional groups sequence has another VR than SQ is skipped
 #: naming it (it was an AttributeError's words, or hundreds of items counted).
-#: 152: a pixel-layout attribute holding bytes that are no whole value (1, 3 bytes, another VR)
-#: is noted as that, not also as empty; such a PixelRepresentation is refused as malformed,
-#: not skipped as empty (h212).
-#: 153: a Deflated data set whose stream ends without its end after the pixel element (cut
-#: short, or damaged) is skipped as truncated; its image was read, what followed it lost (h212).
+#: 152: a layout value of no whole number is not called empty too, nor skipped (h212).
+#: 153: a Deflated stream cut after its pixels is skipped as truncated (h212).
 INDEX_VERSION = 153
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
@@ -598,7 +595,5 @@ INDEX_VERSION = 153
 #: allocated) a single-frame file gets, at open (h207).
 #: 229: a volume whose rescale float32 cannot resolve (a slope finer than its spacing at the
 #: values it gives) has dtype float64 (scaled_dtypes; it was float32, its values merged).
-#: 230: a JPEG or JPEG-LS frame too short for the Rows x Columns its header states (a bit per
-#: sample, 8 x 8 block or line at least) is refused at open saying so, as a short RLE frame
-#: was; a malformed pixel-layout value is not also called empty (h212).
+#: 230: a JPEG/JPEG-LS frame too short for its Rows x Columns is refused (h212).
 REPORT_FORMAT = 230
