@@ -29,6 +29,7 @@ import struct
 from typing import NamedTuple
 
 __all__ = [
+    "ENCAPSULATED_UNCOMPRESSED",
     "END_MARKER_ROOM",
     "FRAGMENT_HEAD",
     "PRECISION_KEPT",
@@ -54,6 +55,10 @@ __all__ = [
 
 #: RLE Lossless.
 RLE_SYNTAX = "1.2.840.10008.1.2.5"
+#: Encapsulated Uncompressed Explicit VR Little Endian: each frame's fragments hold its values as
+#: native little-endian data do (PS3.5 A.4.11); lazyvol reads them itself (pydicom 3 and dcm2niix
+#: have no decoder for it).
+ENCAPSULATED_UNCOMPRESSED = "1.2.840.10008.1.2.1.98"
 
 _JPEG = {
     "1.2.840.10008.1.2.4.50",  # baseline
@@ -355,10 +360,19 @@ def room_problem(
     codec codes that image in at the least (an RLE frame's ``segments`` byte planes, by
     :func:`rle_room_problem`; JPEG and JPEG-LS, :func:`_least_bits`), so Rows and Columns
     over-state the image and a decoder would allocate what they claim before it finds the data
-    short. None when the frame has room, or its codec has no such floor (JPEG 2000, HTJ2K: only
-    the size limit, ``LAZYVOL_MAX_CHUNK_BYTES``, bounds what they claim)."""
+    short; an Encapsulated Uncompressed frame holds its values themselves. None when the frame
+    has room, or its codec has no such floor (JPEG 2000, HTJ2K: only the size limit,
+    ``LAZYVOL_MAX_CHUNK_BYTES``, bounds what they claim)."""
     if syntax == RLE_SYNTAX:
         return rle_room_problem(length, rows, columns, segments)
+    if syntax == ENCAPSULATED_UNCOMPRESSED and rows * columns * segments > length:
+        return (
+            f"Encapsulated Uncompressed frame of {length} bytes cannot hold Rows (0028,0010) x "
+            f"Columns (0028,0011) x {segments} byte(s) a pixel = {rows} x {columns} x {segments} "
+            f"= {rows * columns * segments} bytes (its fragments hold the values themselves): "
+            "the header over-states the image or the file is damaged; fix Rows/Columns or "
+            "re-export the file"
+        )
     bits, unit = _least_bits(syntax, frame, rows, columns)
     if bits <= 8 * max(length, 0):
         return None

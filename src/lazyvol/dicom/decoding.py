@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import FormatError
 from ..scaled_dtypes import stored_range
+from .codestream import ENCAPSULATED_UNCOMPRESSED
 
 __all__ = ["decode_frame", "decoded_range", "decoding_plugin"]
 
@@ -102,6 +103,8 @@ def decode_frame(syntax: str, buf: bytes, attrs: dict[str, Any], where: str) -> 
     FormatError
         The plugin fails on the frame (damaged data), or no installed plugin decodes its kind.
     """
+    if syntax == ENCAPSULATED_UNCOMPRESSED:
+        return _uncompressed_frame(buf, attrs, where)
     from pydicom.pixels import get_decoder
 
     decoder = get_decoder(syntax)
@@ -126,6 +129,35 @@ def decode_frame(syntax: str, buf: bytes, attrs: dict[str, Any], where: str) -> 
             "image): re-export the file, or decompress it with another tool (gdcmconv --raw)"
         ) from exc
     return np.asarray(arr)
+
+
+def _uncompressed_frame(buf: bytes, attrs: dict[str, Any], where: str) -> np.ndarray:
+    """The values of the one-frame Encapsulated Uncompressed value ``buf`` (its items): its
+    fragments' bytes, little endian, exactly Rows x Columns samples of BitsAllocated bits (an odd
+    count padded by one byte), read as native data are: the bits above BitsStored cleared, or
+    copies of the sign bit for signed values (pydicom's native reading)."""
+    from pydicom.encaps import get_frame
+
+    rows, columns, bits = int(attrs["rows"]), int(attrs["columns"]), int(attrs["bits_allocated"])
+    name = "Encapsulated Uncompressed Explicit VR Little Endian"
+    try:
+        frame = get_frame(buf, 0, number_of_frames=1)
+    except Exception as exc:  # (pydicom raises several types on malformed items)
+        raise FormatError(f"{where} ({name}): its items cannot be read ({exc})") from exc
+    size = rows * columns * (bits // 8)
+    if bits % 8 or len(frame) - size not in (0, 1):
+        raise FormatError(
+            f"{where} ({name}): its fragments hold {len(frame)} bytes, but Rows x Columns x "
+            f"BitsAllocated/8 = {rows} x {columns} x {bits}/8 = {size}: the header does not "
+            "describe its pixels; fix Rows/Columns/BitsAllocated or re-export the file"
+        )
+    kind = "i" if attrs["pixel_representation"] else "u"
+    values = np.frombuffer(frame, dtype=f"<{kind}{bits // 8}", count=rows * columns).copy()
+    shift = bits - int(attrs["bits_stored"])
+    if 0 < shift < bits:
+        np.left_shift(values, shift, out=values)
+        np.right_shift(values, shift, out=values)
+    return values.reshape(rows, columns)
 
 
 def decoded_range(

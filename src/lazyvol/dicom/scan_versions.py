@@ -596,4 +596,5 @@ INDEX_VERSION = 153
 #: 229: a volume whose rescale float32 cannot resolve (a slope finer than its spacing at the
 #: values it gives) has dtype float64 (scaled_dtypes; it was float32, its values merged).
 #: 230: a JPEG/JPEG-LS frame too short for its Rows x Columns is refused (h212).
-REPORT_FORMAT = 230
+#: 231: Encapsulated Uncompressed Explicit VR Little Endian series are read, not refused (h212).
+REPORT_FORMAT = 231

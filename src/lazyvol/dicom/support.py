@@ -11,6 +11,7 @@ import struct
 from collections.abc import Sequence
 
 from .codestream import (
+    ENCAPSULATED_UNCOMPRESSED,
     END_MARKER_ROOM,
     FRAGMENT_HEAD,
     RLE_SYNTAX,
@@ -351,8 +352,10 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
     if isinstance(end, str):
         return "format", f"{rec.path}: encapsulated Pixel Data (7FE0,0010) {end}"
     length = end - rec.pixel_offset
+    if ts == ENCAPSULATED_UNCOMPRESSED:  # (its frame: its fragments' bytes, the values)
+        length = sum(n for _, n in fragments)
     problem = _room_problem(rec, length, b"") or _codestream_problem(rec, fetch, length=length)
-    problem = problem or _more_frames(rec, fetch, fragments)
+    problem = problem or _more_frames(rec, fetch, fragments) or _uncompressed_excess(rec, length)
     return ("format", problem) if problem else None
 
 
@@ -382,8 +385,10 @@ def _more_frames(rec: FrameRecord, fetch: Fetch, fragments: list[tuple[int, int]
 
 def decoder_missing(rec: FrameRecord) -> str:
     """Why pydicom cannot decode ``rec``'s compressed transfer syntax here, naming the file and
-    what to install; "" when it can (or the syntax is native)."""
-    if rec.transfer_syntax in UNENCAPSULATED_SYNTAXES:
+    what to install; "" when it can (or the syntax is native, or lazyvol reads it itself)."""
+    if rec.transfer_syntax in UNENCAPSULATED_SYNTAXES or (
+        rec.transfer_syntax == ENCAPSULATED_UNCOMPRESSED
+    ):
         return ""
     from pydicom.pixels import get_decoder
     from pydicom.uid import UID
@@ -398,6 +403,22 @@ def decoder_missing(rec: FrameRecord) -> str:
     return (
         f"{rec.path}: {NO_DECODER} {UID(ts).name} ({ts}); install one of: "
         f"{'; '.join(decoder.missing_dependencies)} (pip install 'lazyvol[codecs]')"
+    )
+
+
+def _uncompressed_excess(rec: FrameRecord, length: int) -> str | None:
+    """The refusal of a single-frame Encapsulated Uncompressed file whose fragments hold
+    ``length`` bytes, more than its image and an odd count's pad byte: the header under-states
+    the image (its last values would be dropped without a word)."""
+    rows, columns = image_shape(rec)
+    need = rows * columns * max(1, rec.samples_per_pixel) * max(1, rec.bits_allocated // 8)
+    if rec.transfer_syntax != ENCAPSULATED_UNCOMPRESSED or length <= need + 1:
+        return None
+    return (
+        f"{rec.path}: its Encapsulated Uncompressed fragments hold {length} bytes, more than the "
+        f"{need} that Rows (0028,0010) x Columns (0028,0011) x SamplesPerPixel x "
+        "BitsAllocated/8 describe: the header under-states the image (or NumberOfFrames is "
+        "missing); fix the header or re-export the file"
     )
 
 
