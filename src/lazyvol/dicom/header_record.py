@@ -35,7 +35,7 @@ from .header_values import (
     holds_items,
     sequence_items,
 )
-from .model import FLOAT_PIXEL_VRS, PIXEL_HEAD_CUT, UNENCAPSULATED_SYNTAXES
+from .model import FLOAT_PIXEL_VRS, PIXEL_HEAD_CUT, UNENCAPSULATED_SYNTAXES, pixel_element_name
 from .multiframe import UNSUPPORTED_LAYOUT, expand_frames
 from .nm_tomo import nm_tomo_file, nm_tomo_frames, nm_tomo_slice
 from .pixel_classes import no_pixels_reason
@@ -480,7 +480,7 @@ def _after_pixels(rec: FrameRecord, implicit: bool, little: bool, fetch: Fetch) 
     off = 0
     while off + 8 <= len(tail):
         group, element = struct.unpack_from(endian + "HH", tail, off)
-        problem = _misplaced(group, element, rec.pixel_offset)
+        problem = _misplaced(group, element, rec.pixel_offset, rec.pixel_vr)
         if problem:
             return problem
         if implicit:
@@ -501,9 +501,9 @@ def _after_pixels(rec: FrameRecord, implicit: bool, little: bool, fetch: Fetch) 
     return ""
 
 
-def _misplaced(group: int, element: int, pixel_offset: int) -> str:
-    """Why element (group, element) after the pixel element at ``pixel_offset`` makes the file
-    ambiguous, or ""."""
+def _misplaced(group: int, element: int, pixel_offset: int, pixel_vr: str) -> str:
+    """Why element (group, element) after the pixel element (of VR ``pixel_vr``) at
+    ``pixel_offset`` makes the file ambiguous, or ""."""
     tag = group << 16 | element
     if tag in _READ_TAGS and tag < 0x7FE00000:
         # (elements ascend: a reader stops at the pixels; pydicom reads on and takes it)
@@ -516,8 +516,16 @@ def _misplaced(group: int, element: int, pixel_offset: int) -> str:
         )
     if tag not in _PIXEL_TAGS:
         return ""
+    first, second = pixel_element_name(pixel_vr), f"({group:04X},{element:04X})"
+    same = first.endswith(second)
     return (
-        f"a second pixel element ({group:04X},{element:04X}) follows the one at byte "
-        f"{pixel_offset}: which one holds the image is ambiguous (pydicom reads the last, a "
-        "reader stopping at the first reads another image); the file is malformed, re-export it"
+        f"a second pixel element {second} {_PIXEL_TAGS[tag]} follows {first} at byte "
+        f"{pixel_offset}: which one holds the image is ambiguous ("
+        + (
+            "pydicom reads the last, a reader stopping at the first reads another image"
+            if same
+            else "pydicom refuses a data set holding more than one of Pixel Data, Float Pixel "
+            "Data and Double Float Pixel Data"
+        )
+        + "); the file is malformed, re-export it"
     )

@@ -243,9 +243,9 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: not noted in frames whose PixelValueTransformationSequence states their own (unused).
 #: 151: an enhanced file whose functional groups sequence has another VR than SQ is skipped
 #: naming it (it was an AttributeError's words, or hundreds of items counted).
-#: 152: a layout value of no whole number is not called empty too, nor skipped (h212).
-#: 153: a Deflated stream cut after its pixels is skipped as truncated (h212).
-INDEX_VERSION = 153
+#: 152-154 (h212): a layout value of no whole number is not called empty; a Deflated stream cut
+#: after its pixels is skipped as truncated; a second pixel element's skip names both elements.
+INDEX_VERSION = 154
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -595,6 +595,6 @@ INDEX_VERSION = 153
 #: allocated) a single-frame file gets, at open (h207).
 #: 229: a volume whose rescale float32 cannot resolve (a slope finer than its spacing at the
 #: values it gives) has dtype float64 (scaled_dtypes; it was float32, its values merged).
-#: 230: a JPEG/JPEG-LS frame too short for its Rows x Columns is refused (h212).
-#: 231: Encapsulated Uncompressed Explicit VR Little Endian series are read, not refused (h212).
+#: 230: a JPEG/JPEG-LS frame too short for its Rows x Columns is refused (h212). 231: Encapsulated
+#: Uncompressed Explicit VR Little Endian series are read, not refused (h212).
 REPORT_FORMAT = 231
