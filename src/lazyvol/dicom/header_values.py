@@ -21,7 +21,7 @@ from .ge_phase import GE_PHASE_TAGS
 from .ge_timing import GE_TAGS
 from .mosaic import CSA_TAGS
 from .nm_tags import NM_TAGS
-from .records import EXTRA_VALUES, leading_numbers
+from .records import EXTRA_VALUES, leading_numbers, number
 from .siemens_protocol import CSA_SERIES
 from .vendor import stated_manufacturer
 from .xa_private import SDI_TAGS, XA_PROTOCOL_TAGS
@@ -334,7 +334,7 @@ def _plain_int(x: Any) -> int | None:
         return x
     if type(x) is str:
         try:
-            return int(x)
+            return None if "_" in x else int(x)  # (a digit separator: no DICOM number)
         except ValueError:
             return None
     return None
@@ -494,7 +494,7 @@ class ValueReader:
 
     def _num(self, keyword: str, x: Any) -> float | None:
         try:
-            f = float(x)
+            f = number(x)
         except (TypeError, ValueError):
             self.bad.append(f"{keyword} {_tag_str(keyword)}={x!r} is not a number")
             return None
@@ -535,7 +535,7 @@ class ValueReader:
             return None
         if type(x) is str or type(x) is int or type(x) is float:
             try:
-                f = float(x)
+                f = number(x)
             except ValueError:
                 f = math.nan  # (noted below)
             if math.isfinite(f):
@@ -557,7 +557,7 @@ class ValueReader:
             return None
         if len(v) == n:  # the usual values: n finite numbers (their sum is finite then only)
             try:
-                floats = [float(x) for x in v]
+                floats = [number(x) for x in v]
             except (TypeError, ValueError):
                 floats = [math.nan]  # (noted below)
             if math.isfinite(sum(floats)):

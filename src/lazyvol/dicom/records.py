@@ -27,6 +27,7 @@ __all__ = [
     "drop_nonfinite",
     "echo_number_of",
     "leading_numbers",
+    "number",
     "one_frame_held",
     "same_value",
     "spacing_pair",
@@ -152,6 +153,20 @@ def one_frame_held(rec: FrameRecord, native: bool) -> bool:
     return 0 < frame <= rec.pixel_length < 2 * frame
 
 
+def number(text: Any) -> float:
+    """``float(text)`` for a DS or IS value, refusing Python's forms DICOM's grammar lacks: a
+    digit separator ('1_000', which ``float`` reads as 1000 and dcm2niix's ``atof`` as 1).
+
+    Raises
+    ------
+    ValueError
+        ``text`` is not a number.
+    """
+    if isinstance(text, str) and "_" in text:
+        raise ValueError(f"not a DICOM number: {text!r}")
+    return float(text)
+
+
 def leading_numbers(values: Any, n: int) -> tuple[list[float] | None, bool]:
     """The first ``n`` of ``values`` as finite numbers, and whether more values followed them.
 
@@ -162,9 +177,9 @@ def leading_numbers(values: Any, n: int) -> tuple[list[float] | None, bool]:
     """
     try:
         items = list(values)
-        lead = [float(v) for v in items[:n]]
+        lead = [number(v) for v in items[:n]]
         extra = [str(v).strip(" \x00") for v in items[n:]]
-        rest = [float(v) for v in extra if v]
+        rest = [number(v) for v in extra if v]
     except (TypeError, ValueError):
         return None, False
     if len(lead) != n or not all(math.isfinite(v) for v in lead + rest):
@@ -189,7 +204,7 @@ def spacing_pair(value: Any) -> tuple[list[float] | None, str]:
         pair, _ = leading_numbers(value, 2)
         return pair, EXTRA_VALUES if pair is not None else ""
     try:
-        out = [float(v) for v in value] if value is not None else []
+        out = [number(v) for v in value] if value is not None else []
     except (TypeError, ValueError):
         return None, ""
     if len(out) == 1:
