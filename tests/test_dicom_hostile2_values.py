@@ -103,3 +103,33 @@ def test_a_layout_value_written_as_another_integer_vr_reads_as_pydicom(tmp_path,
         want = pydicom.dcmread(f).pixel_array
         assert got[:, :, k].dtype == want.dtype
         np.testing.assert_array_equal(got[:, :, k].T, want)
+
+
+#: A readable value no image has: (keyword, value, its tag); the refusal named the file, the
+#: attribute and the value, and said only 'the header is corrupt'.
+IMPOSSIBLE = [
+    ("Rows", 0, "(0028,0010)"),
+    ("Columns", 0, "(0028,0011)"),
+    ("BitsAllocated", 7, "(0028,0100)"),
+    ("BitsAllocated", 0, "(0028,0100)"),
+    ("SamplesPerPixel", 0, "(0028,0002)"),
+    ("PixelRepresentation", 2, "(0028,0103)"),
+    ("HighBit", 16, "(0028,0102)"),
+    ("BitsStored", 17, "(0028,0101)"),
+    ("PixelSpacing", [0.0, 0.5], "(0028,0030)"),
+]
+
+
+@pytest.mark.parametrize(("keyword", "value", "tag"), IMPOSSIBLE, ids=lambda x: str(x))
+def test_an_impossible_layout_value_is_refused_saying_what_to_do(tmp_path, keyword, value, tag):
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 2))
+    for f in truth.files:
+        ds = pydicom.dcmread(f)
+        setattr(ds, keyword, value)
+        ds.save_as(f)
+    with pytest.raises(lv.FormatError) as info:
+        _open(tmp_path / "s")
+    msg = str(info.value)
+    assert any(str(f) in msg for f in truth.files), msg
+    assert f"{keyword} {tag}" in msg, msg
+    assert "re-export the file" in msg and f'dcmodify -i "{tag}=<value>"' in msg, msg

@@ -103,6 +103,12 @@ def _named(keyword: str) -> str:
     return f"{keyword} {_TAGS[keyword]}"
 
 
+def _corrupt(keyword: str) -> str:
+    """How a refusal of ``keyword``'s value ends: the header is corrupt, and what to do."""
+    tag = _TAGS[keyword]
+    return f'the header is corrupt: re-export the file, or set {keyword} (`dcmodify -i "{tag}=<value>"`)'
+
+
 def _finite(values: Sequence[float] | None) -> bool:
     return values is None or all(math.isfinite(float(v)) for v in values)
 
@@ -230,7 +236,8 @@ def _bits_problem(rec: FrameRecord, bad: set[str]) -> str:
         return (
             f"{path}: {_named('BitsStored')} = {rec.bits_stored} and {_named('HighBit')} = "
             f"{rec.high_bit} do not fit in {_named('BitsAllocated')} = {rec.bits_allocated} (the "
-            "stored bits must lie within the allocated ones); the header is corrupt"
+            "stored bits must lie within the allocated ones); "
+            + _corrupt("BitsStored" if rec.bits_stored > rec.bits_allocated else "HighBit")
         )
     if (
         not bad & {"BitsAllocated", "BitsStored", "HighBit"}
@@ -262,7 +269,7 @@ def record_problem(
         if keyword not in bad and value <= 0:
             return "format", (
                 f"{path}: {_named(keyword)} = {value}: an image needs at least one row and one "
-                "column; the header is corrupt"
+                f"column; {_corrupt(keyword)}"
             )
     if "BitsAllocated" not in bad and (
         # 1 (binary) and 12 (packed legacy ACR-NEMA) are real, just not supported (said later)
@@ -270,7 +277,7 @@ def record_problem(
     ):
         return "format", (
             f"{path}: {_named('BitsAllocated')} = {rec.bits_allocated} is not a valid value (1, 12 or "
-            "a multiple of 8); the header is corrupt"
+            f"a multiple of 8); {_corrupt('BitsAllocated')}"
         )
     bits = _bits_problem(rec, bad)
     if bits:
@@ -278,17 +285,17 @@ def record_problem(
     if "SamplesPerPixel" not in bad and rec.samples_per_pixel < 1:
         return "format", (
             f"{path}: {_named('SamplesPerPixel')} = {rec.samples_per_pixel}: a pixel has at least "
-            "one sample; the header is corrupt"
+            f"one sample; {_corrupt('SamplesPerPixel')}"
         )
     if "PixelRepresentation" not in bad and rec.pixel_representation not in (0, 1):
         return "format", (
             f"{path}: {_named('PixelRepresentation')} = {rec.pixel_representation} is neither 0 "
-            "(unsigned) nor 1 (signed); the header is corrupt"
+            f"(unsigned) nor 1 (signed); {_corrupt('PixelRepresentation')}"
         )
     if "NumberOfFrames" not in bad and rec.number_of_frames < 1:  # (-1: unparsed, in ``bad``)
         return "format", (
             f"{path}: {_named('NumberOfFrames')} = {rec.number_of_frames}: an image has at least "
-            "one frame; the header is corrupt"
+            f"one frame; {_corrupt('NumberOfFrames')}"
         )
     # Values that did parse as numbers but make no geometry. (Non-finite DS strings are noted as
     # malformed by the header reader; multi-frame functional groups are parsed elsewhere, so both
@@ -296,7 +303,7 @@ def record_problem(
     for b in rec.bad_attributes or []:
         keyword = b.split(" ", 1)[0]
         if keyword == "PixelSpacing":
-            return "format", f"{path}: malformed {b}; the header is corrupt"
+            return "format", f"{path}: malformed {b}; {_corrupt('PixelSpacing')}"
         if keyword in ("RescaleSlope", "RescaleIntercept") and b not in absent:
             return "format", _malformed_rescale(path, keyword, b)
         diffusion = malformed_diffusion([b], rec.b_value, rec.diffusion_source, rec.manufacturer)
@@ -317,7 +324,7 @@ def record_problem(
         return "format", (
             f"{path}: {_named('PixelSpacing')} = {list(ps)}: spacings must be finite and positive "
             "(a negative spacing would mirror the image, a zero one makes the affine singular); "
-            "the header is corrupt"
+            + _corrupt("PixelSpacing")
         )
     if rec.iop is not None:
         _, why = normalised_iop(rec.iop)
@@ -325,8 +332,8 @@ def record_problem(
             return "format", f"{path}: {_named('ImageOrientationPatient')} = {list(rec.iop)} {why}"
     if not _finite(rec.ipp):
         return "format", (
-            f"{path}: {_named('ImagePositionPatient')} = {rec.ipp} is not finite; the header is "
-            "corrupt"
+            f"{path}: {_named('ImagePositionPatient')} = {rec.ipp} is not finite; "
+            + _corrupt("ImagePositionPatient")
         )
     for keyword, number in (
         ("RescaleSlope", rec.rescale_slope),
