@@ -595,6 +595,6 @@ INDEX_VERSION = 155
 #: allocated) a single-frame file gets, at open (h207).
 #: 229: a volume whose rescale float32 cannot resolve (a slope finer than its spacing at the
 #: values it gives) has dtype float64 (scaled_dtypes; it was float32, its values merged).
-#: 230-232 (h212): a JPEG/JPEG-LS frame too short for its Rows x Columns is refused; Encapsulated
-#: Uncompressed series are read; an impossible layout value's refusal says what to do.
-REPORT_FORMAT = 232
+#: 230-233 (h212): a JPEG/JPEG-LS frame too short for its Rows x Columns is refused; Encapsulated
+#: Uncompressed series are read; impossible layout values' and syntaxes' refusals say what to do.
+REPORT_FORMAT = 233

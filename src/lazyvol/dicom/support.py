@@ -345,7 +345,8 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
     if rec.pixel_length != -1:
         return "format", (
             f"{rec.path}: Pixel Data (7FE0,0010) of compressed syntax {UID(ts).name} is not "
-            "encapsulated (defined length)"
+            "encapsulated (defined length): native pixels under a compressed TransferSyntaxUID "
+            "(0002,0010)? The file meta is wrong; fix its transfer syntax or re-export the file"
         )
     fragments: list[tuple[int, int]] = []
     end = _encapsulated_end(rec, fetch, fragments)
@@ -397,7 +398,11 @@ def decoder_missing(rec: FrameRecord) -> str:
     try:
         decoder = get_decoder(ts)
     except NotImplementedError:
-        return f"{rec.path}: transfer syntax {UID(ts).name} ({ts}) has no pixel decoder in pydicom"
+        return (
+            f"{rec.path}: transfer syntax {UID(ts).name} ({ts}) has no pixel decoder in pydicom "
+            "(nor in lazyvol): convert the file to an uncompressed transfer syntax with a tool "
+            "that decodes it (video: extract its frames, e.g. with ffmpeg), or re-export it"
+        )
     if decoder.is_available:
         return ""
     return (
