@@ -57,3 +57,27 @@ def test_two_pixel_data_elements_name_both(tmp_path):
             "a second pixel element (7FE0,0010) PixelData follows Pixel Data (7FE0,0010)"
         ), reason
         assert "pydicom reads the last" in reason, reason
+
+
+@pytest.mark.parametrize("syntax", ["explicit", "big"])
+@pytest.mark.parametrize("vr", [b"OF", b"OD"])
+@pytest.mark.parametrize("dtype", ["int32", "uint32", "int16"])
+def test_pixel_data_written_with_a_float_vr_holds_integers(tmp_path, dtype, vr, syntax):
+    # Whether the pixels are floats is said by the element, (7FE0,0008) / (7FE0,0009), not by
+    # the VR Pixel Data (7FE0,0010) is written with: an int32 image written with VR OF was read as
+    # float32, its integers' bits taken for floats, where pydicom reads the integers.
+    truth = write_dicom_series(tmp_path / "s", (8, 6, 2), dtype=dtype, syntax=syntax)
+    tag = b"\xe0\x7f\x10\x00" if syntax == "explicit" else b"\x7f\xe0\x00\x10"
+    for f in truth.files:
+        data = bytearray(Path(f).read_bytes())
+        at = data.rfind(tag + b"O")
+        assert at > 0 and data[at + 4 : at + 6] in (b"OW", b"OB")
+        data[at + 4 : at + 6] = vr
+        Path(f).write_bytes(bytes(data))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = lv.open(tmp_path / "s", scale=False).compute()
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, truth.stored)
+    for k, f in enumerate(truth.files):
+        np.testing.assert_array_equal(got[:, :, k].T, pydicom.dcmread(f).pixel_array)

@@ -144,6 +144,8 @@ def pixel_element(
         offset = pos + 8
     if tag != 0x7FE00010:
         pixel_vr = {0x7FE00008: "OF", 0x7FE00009: "OD"}[tag]
+    elif pixel_vr in FLOAT_PIXEL_VRS:  # (Pixel Data holds integers, whatever VR it is written
+        pixel_vr = "OW"  # with: pydicom reads them so; its floats are (7FE0,0008)/(7FE0,0009))
     return offset, (-1 if length == 0xFFFFFFFF else int(length)), pixel_vr
 
 

@@ -243,9 +243,9 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: not noted in frames whose PixelValueTransformationSequence states their own (unused).
 #: 151: an enhanced file whose functional groups sequence has another VR than SQ is skipped
 #: naming it (it was an AttributeError's words, or hundreds of items counted).
-#: 152-155 (h212): a layout value of no whole number is not empty; a cut Deflated stream skipped;
-#: a second pixel element's skip names both; a number with a digit separator ('1_0') malformed.
-INDEX_VERSION = 155
+#: 152-156 (h212): layout values of no whole number not empty; cut Deflated streams skipped; two
+#: pixel elements named; '1_0' numbers malformed; Pixel Data written with VR OF/OD is integers.
+INDEX_VERSION = 156
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
