@@ -48,9 +48,9 @@ __all__ = [
     "jpeg_sample_bytes",
     "kept_precision",
     "rle_room_problem",
-    "room_problem",
     "rle_segments_problem",
     "rle_size_disagreement",
+    "room_problem",
 ]
 
 #: RLE Lossless.
@@ -548,9 +548,10 @@ def frame_problem(
     (:func:`end_marker_problem`), states another size, a wider precision or other components
     (:func:`codestream_disagreement`), or its RLE segments are other byte planes
     (:func:`rle_segments_problem`) or decode past that size (:func:`rle_size_disagreement`), or
-    it is too short for that size (:func:`room_problem`); decoded samples shaped and typed by the header would be a
-    scrambled, cut or partly made-up image, with no error. None otherwise, and for malformed
-    items (the decoder's own error names them)."""
+    it is too short for that size (:func:`room_problem`); decoded samples shaped and typed by the
+    header would be a scrambled, cut or partly made-up image, with no error (or a claimed size
+    allocated before the data are found short). None otherwise, and for malformed items (the
+    decoder's own error names them)."""
     rle = syntax == RLE_SYNTAX
     if not rle and syntax not in SIZED_SYNTAXES:
         return None
