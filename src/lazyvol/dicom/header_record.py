@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..sources import SourceStamp
-from . import bids, grid, mosaic, records
-from .bids_pet import RADIOPHARMACEUTICAL_SEQUENCE, radiopharmaceutical_values
-from .charset import python_encodings, series_description
+from . import grid, mosaic, records
+from .charset import series_description
 from .deflated import inflate_pixels
 from .dicom_time import frame_time, stated_datetime
 from .excess import excess_holds_data
+from .file_values import csa_file_values, file_values
 from .header_values import (
     _LONG_VRS,
     _PIXEL_TAGS,
@@ -41,7 +41,6 @@ from .nm_tomo import nm_tomo_file, nm_tomo_frames, nm_tomo_slice
 from .pixel_classes import no_pixels_reason
 from .pixel_search import damaged_skip
 from .records import GE_NO_DTI, ONE_FRAME_TAKEN, ONE_VALUE_SPACING, FrameRecord, one_frame_held
-from .siemens_sidecar import record_siemens
 from .source import Fetch
 from .vendor import (
     csa_diffusion_problems,
@@ -283,15 +282,6 @@ def read_philips_rwv(raw: dict[int, Any], manufacturer: str) -> tuple[list[float
     return philips_rwv(items)
 
 
-def read_radiopharmaceutical(raw: dict[int, Any]) -> dict[str, Any]:
-    """The sidecar values of a PET file's RadiopharmaceuticalInformationSequence (0054,0016)
-    (:func:`~lazyvol.dicom.bids_pet.radiopharmaceutical_values`); none when it does not parse
-    (sidecar keys only, never an error)."""
-    elem = raw.get(RADIOPHARMACEUTICAL_SEQUENCE)
-    items = sequence_items(elem, python_encodings(raw)) if elem is not None else []
-    return {} if isinstance(items, str) else radiopharmaceutical_values(items)
-
-
 def asl_label(rec: FrameRecord, raw: dict[int, Any]) -> str | None:
     """Philips ASL: ``"label"`` or ``"control"`` from (2005,1429) (its first letter, as dcm2niix
     reads it), as BIDS aslcontext.tsv names them; None for other files."""
@@ -308,9 +298,7 @@ def expand(rec: FrameRecord, raw: dict[int, Any], fetch: Fetch) -> HeaderResult:
     claimed = mosaic.mosaic_file(rec, raw)
     csa = mosaic.csa_image_header(raw) if mosaic.wants_csa(rec, raw, claimed) else None
     rec.acq = {
-        **bids.record_values(raw, mosaic.light_csa(raw) if csa is None else csa),
-        **record_siemens(raw, csa),
-        **read_radiopharmaceutical(raw),
+        **(file_values(raw) if csa is None else csa_file_values(raw, csa)),
         **(rec.acq or {}),  # (what the header's record noted: ONE_VALUE_SPACING, GE_NO_DTI)
     } or None
     if isinstance(csa, dict) and vendor_of(rec.manufacturer) == "SIEMENS":
