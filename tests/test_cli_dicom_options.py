@@ -32,7 +32,7 @@ def gap(tmp_path_factory):
 def test_refusal_names_the_flags(lazyvol_cli, gap):
     folder, _ = gap
     table = lazyvol_cli("info", folder)
-    assert table.returncode == 0, table.stderr
+    assert table.returncode == 2, table.stderr  # (its only volume is refused)
     assert "--allow-gaps" in table.stdout and "--fill VALUE" in table.stdout
     assert "allow_gaps=True" not in table.stdout and "spacing_atol=" not in table.stdout
     js = json.loads(lazyvol_cli("info", folder, "--json").stdout)

@@ -383,7 +383,10 @@ def _print_series_table(
         if r.get("error"):
             print(f"  #{r['index']} refused: {r['error']}")
     _print_skipped(skipped, verbose)
-    print("choose a volume with --series NUMBER, UID (or a unique prefix), DESCRIPTION, or #ROW")
+    if any(not r["error"] for r in rows):  # (none to choose when every volume is refused)
+        print(
+            "choose a volume with --series NUMBER, UID (or a unique prefix), DESCRIPTION, or #ROW"
+        )
 
 
 def _print_skipped(skipped: list[Any], verbose: bool) -> None:
@@ -445,6 +448,26 @@ def _series_report(
     )
 
 
+def _refuse_all_refused(path: str, rows: list[dict[str, Any]], as_json: bool) -> None:
+    """Fail (status 2, after the report is printed) when no volume of the folder can be opened,
+    as ``stats`` and ``convert`` fail on it: the report says why, but the folder gives no volume.
+    A folder where some volumes open is a report that succeeded (``--series`` picks one).
+
+    Raises
+    ------
+    SeriesError
+        Every row of ``rows`` is refused.
+    """
+    if not rows or not all(r["error"] for r in rows):
+        return
+    from ..errors import SeriesError
+
+    where = 'each series\' "error" in the JSON' if as_json else "the table above"
+    what = "its only volume" if len(rows) == 1 else f"none of its {len(rows)} volumes"
+    verb = "cannot" if len(rows) == 1 else "can"
+    raise SeriesError(f"{display_source(path)}: {what} {verb} be opened; {where} says why")
+
+
 def _open_reported(
     args: argparse.Namespace, path: str, kwargs: dict[str, Any], opts: dict[str, Any]
 ) -> Any:
@@ -500,6 +523,7 @@ def cmd_info(args: argparse.Namespace) -> int:
                 )
             else:
                 _print_series_table(path, rows, skipped, args.verbose)
+            _refuse_all_refused(path, rows, args.json)
             return 0
         series_row = rows[0]
     vol = _open_reported(args, path, kwargs, opts)
