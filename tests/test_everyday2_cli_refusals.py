@@ -82,3 +82,17 @@ def test_the_volume_that_opens_is_chosen_by_series(folders, tmp_path, capsys):
     out = tmp_path / "whole.nii"
     assert main(["-q", "convert", path, "--series", "3", str(out)]) == 0
     assert out.exists()
+
+
+def test_the_listing_of_volumes_keeps_one_line_each(tmp_path, capsys):
+    """A listing line holding an unclosed bracket (a SeriesDescription cut at 64 characters
+    inside an aside, or a refusal the listing cuts short: "(tol...") swallowed the lines after
+    it: the command joined every line break after an opening bracket that never closes."""
+    write_dicom_series(tmp_path / "a", (8, 8, 3), series_number=2, description="MPRAGE (1mm")
+    write_dicom_series(tmp_path / "b", (8, 8, 3), series_number=3, description="whole")
+    assert main(["-q", "stats", str(tmp_path)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("lazyvol: error: ") and "choose one with --series" in lines[0]
+    rows = [line for line in lines[1:] if line.startswith("  #")]
+    assert [r.split()[0] for r in rows] == ["#0", "#1"]
+    assert "description='MPRAGE (1mm'" in rows[0] and "description='whole'" in rows[1]

@@ -103,19 +103,33 @@ _FLAG_NAMES = (
 
 def _join_bracketed_lines(msg: str) -> str:
     """``msg`` with the line breaks inside brackets replaced by a space: an array that numpy
-    prints over several lines (an affine) becomes one line, a listing after the text is kept."""
+    prints over several lines (an affine) becomes one line, a listing after the text is kept.
+
+    Only brackets that close count: a line of a listing cut short inside an aside
+    (``"... (tolerance 0.1 mm: ..."``) no longer swallows the lines after it."""
+    pairs = {")": "(", "]": "[", "}": "{"}
+    inside = [0] * (len(msg) + 1)  # +1 at an opening bracket that closes, -1 after its close
+    stack: list[tuple[str, int]] = []
+    for i, c in enumerate(msg):
+        if c in "([{":
+            stack.append((c, i))
+        elif c in pairs:
+            # (an unmatched opening bracket above the match is dropped: it never closes)
+            while stack and stack[-1][0] != pairs[c]:
+                stack.pop()
+            if stack:
+                start = stack.pop()[1]
+                inside[start] += 1
+                inside[i + 1] -= 1
     out: list[str] = []
     depth = 0
     skip_blanks = False
-    for c in msg:
+    for i, c in enumerate(msg):
+        depth += inside[i]
         if skip_blanks and c in " \t":
             continue
         skip_blanks = False
-        if c in "([{":
-            depth += 1
-        elif c in ")]}":
-            depth = max(0, depth - 1)
-        elif c == "\n" and depth > 0:
+        if c == "\n" and depth > 0:
             out.append(" ")
             skip_blanks = True
             continue
