@@ -41,6 +41,9 @@ __all__ = [
 _SID_RE = re.compile(r"[0-9a-f]{24}")
 _KEY_RE = re.compile(r"[0-9a-f]{40}")
 ENTRY_KEY = _KEY_RE  # (the pattern of an entry's folder name, for cache.py)
+#: The most of an entry's ``zarr.json`` read for its source's exact name (its attributes are a few
+#: KiB; a header extension kept in meta can make them megabytes: then the manifest's form shows).
+MAX_ATTRS_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -151,9 +154,29 @@ def _entry_info(path: Path) -> CacheEntry | None:
         key=path.name,
         path=str(path),
         size_bytes=_size(path),
-        source=str(manifest.get("source", "")),
+        source=_exact_source(path, str(manifest.get("source", ""))),
         created=float(manifest.get("created", 0.0)),
     )
+
+
+def _exact_source(path: Path, shown: str) -> str:
+    """The source of the entry at ``path`` by its exact name: the manifest holds a name that is
+    not valid UTF-8 (an old archive's Latin-1 ``caf\\xe9``) as ``shown``, its bytes as ``\\xNN``
+    text, while the store's ``lazyvol`` attributes keep those bytes (``$fsbytes``): the name is
+    then as :func:`os.fsdecode` gives it, as an index file's source is, shown by the commands as
+    they show any file name. ``shown`` when the attributes do not give that same name."""
+    if "\\x" not in shown:
+        return shown
+    from .errors import _printable
+    from .zarr_meta import from_json
+
+    try:
+        with open(path / "zarr.json", "rb") as f:
+            attrs = json.loads(f.read(MAX_ATTRS_BYTES)).get("attributes", {})
+        exact = from_json(attrs.get("lazyvol", {}).get("source"))
+    except (OSError, ValueError, AttributeError):
+        return shown
+    return exact if isinstance(exact, str) and _printable(exact) == shown else shown
 
 
 def _size(path: Path) -> int:
