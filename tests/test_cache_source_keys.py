@@ -22,7 +22,7 @@ import lazyvol as lv
 from lazyvol import cache as lvcache
 from lazyvol.errors import CacheError
 from lazyvol.formats import registry
-from lazyvol.testing import write_dicom_series, write_phantom_nifti
+from lazyvol.testing import write_dicom_series, write_ome_zarr, write_phantom_nifti
 
 UID = "1.2.826.0.1.3680043.8.498.424242"
 #: An SPM affine the .mat gives (another orientation than the header's pixdim).
@@ -111,17 +111,7 @@ def _lazyvol_zarr(tmp: Path) -> tuple[Path, Callable[[], None], Truth]:
 def _ome_zarr(tmp: Path) -> tuple[Path, Callable[[], None], Truth]:
     """An OME-Zarr 0.5 store written by zarr-python (no lazyvol manifest)."""
     store = tmp / "ome.zarr"
-    group = zarr.open_group(str(store), mode="w", zarr_format=3)
-    arr = group.create_array("0", shape=(4, 6, 8), chunks=(4, 6, 4), dtype="int16")
-    arr[...] = np.arange(192, dtype="int16").reshape(4, 6, 8)
-    axes = [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
-    scale = [{"type": "scale", "scale": [1, 1, 1]}]
-    group.attrs["ome"] = {
-        "version": "0.5",
-        "multiscales": [
-            {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
-        ],
-    }
+    write_ome_zarr(store, np.arange(192, dtype="int16").reshape(4, 6, 8), chunks=(4, 6, 4))
 
     def change() -> None:  # one chunk file rewritten
         zarr.open_array(str(store / "0"), mode="r+")[:, :, :4] = -7

@@ -9,11 +9,10 @@ import json
 import os
 
 import numpy as np
-import zarr
 
 import lazyvol as lv
 from lazyvol.cli import main
-from lazyvol.testing import write_dicom_series, write_phantom_nifti
+from lazyvol.testing import write_dicom_series, write_ome_zarr, write_phantom_nifti
 
 
 def _bytes_under(folder):
@@ -51,15 +50,6 @@ def test_a_store_written_from_nifti_and_a_foreign_ome_store(tmp_path, capsys):
     assert info["size_on_disk"] == _bytes_under(store)
     # an OME-Zarr image another tool wrote: its own format, nothing written from
     foreign = tmp_path / "foreign.zarr"
-    group = zarr.open_group(foreign, mode="w", zarr_format=3)
-    group.create_array("0", shape=(4, 5, 6), dtype="uint8")[:] = np.ones((4, 5, 6), "uint8")
-    axes = [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
-    scale = [{"type": "scale", "scale": [1.0, 1.0, 1.0]}]
-    group.attrs["ome"] = {
-        "version": "0.5",
-        "multiscales": [
-            {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
-        ],
-    }
+    write_ome_zarr(foreign, np.ones((4, 5, 6), "uint8"), scale=[1.0, 1.0, 1.0])
     info = json.loads(_info(capsys, foreign, "--json"))
     assert info["format"] == "ome-zarr" and "source_format" not in info

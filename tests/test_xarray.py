@@ -17,7 +17,12 @@ import pytest
 from dask.callbacks import Callback
 
 import lazyvol as lv
-from lazyvol.testing import write_dicom_series, write_enhanced_dicom, write_phantom_nifti
+from lazyvol.testing import (
+    write_dicom_series,
+    write_enhanced_dicom,
+    write_ome_zarr,
+    write_phantom_nifti,
+)
 from lazyvol.xarray import affine_of
 
 xr = pytest.importorskip("xarray")
@@ -349,26 +354,8 @@ def test_foreign_ome_axes_past_space_keep_their_names(tmp_path):
     """An OME-Zarr image with a channel axis (c, z, y, x) named its channels 't' in xarray, as if
     they were time points; the store's own axis names (and time coordinates on a time axis) now
     name the dimensions past the three space axes."""
-    import zarr
-
     truth = np.arange(3 * 4 * 5 * 6, dtype=np.int16).reshape(3, 4, 5, 6)  # c, z, y, x
-    group = zarr.open_group(tmp_path / "c.zarr", mode="w", zarr_format=3)
-    group.create_array("0", data=truth, chunks=truth.shape)
-    space = [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
-    group.attrs["ome"] = {
-        "version": "0.5",
-        "multiscales": [
-            {
-                "axes": [{"name": "c", "type": "channel"}, *space],
-                "datasets": [
-                    {
-                        "path": "0",
-                        "coordinateTransformations": [{"type": "scale", "scale": [1, 3, 2, 1]}],
-                    }
-                ],
-            }
-        ],
-    }
+    write_ome_zarr(tmp_path / "c.zarr", truth, axes="czyx", scale=[1, 3, 2, 1])
     ds = xr.open_dataset(tmp_path / "c.zarr", engine="lazyvol")
     assert ds["image"].dims == ("i", "j", "k", "c")
     assert "time" not in ds.coords

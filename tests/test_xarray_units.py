@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import lazyvol as lv
+from lazyvol.testing import write_ome_zarr
 
 nib = pytest.importorskip("nibabel")
 xr = pytest.importorskip("xarray")
@@ -41,12 +42,8 @@ def test_voxel_size_mm_is_in_millimetres(tmp_path, unit, zoom):
 
 def test_an_ome_zarr_in_micrometres_gives_millimetres(tmp_path):
     store = tmp_path / "um.zarr"
-    group = zarr.open_group(str(store), mode="w", zarr_format=3)
-    group.create_array("0", shape=(3, 4, 5), dtype="int16")[...] = 0
     scale = [4.0, 2.0, 0.5]  # z, y, x in micrometres
-    axes = [{"name": n, "type": "space", "unit": "micrometer"} for n in "zyx"]
-    ds = {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}
-    group.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": [ds]}]}
+    write_ome_zarr(store, np.zeros((3, 4, 5), "int16"), scale=scale, unit="micrometer")
     image = xr.open_dataset(store, engine="lazyvol").image
     np.testing.assert_allclose(image.attrs["voxel_size_mm"], [0.0005, 0.002, 0.004], rtol=1e-9)
 

@@ -21,6 +21,7 @@ import pytest
 import zarr
 
 import lazyvol as lv
+from lazyvol.testing import write_ome_zarr
 from lazyvol.zarr_ome import disk_axes, volume_axes
 
 
@@ -150,17 +151,15 @@ def test_axis_orders():
 def test_a_foreign_time_axis_in_milliseconds_is_written_in_milliseconds(tmp_path, fmt):
     """An OME store's t axis in milliseconds: NIfTI's pixdim[4] is in its xyzt_units' time unit,
     so a 2000 ms step is written as 2000 msec (it was labelled seconds: a 2000 s TR)."""
-    group = zarr.open_group(str(tmp_path / "t.zarr"), mode="w", zarr_format=fmt)
-    arr = group.create_array("0", shape=(5, 4, 3, 2), dtype="f4", chunks=(1, 4, 3, 2))
-    arr[:] = np.arange(120, dtype="f4").reshape(5, 4, 3, 2)
-    axes = [{"name": "t", "type": "time", "unit": "millisecond"}]
-    axes += [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
-    scale = [{"type": "scale", "scale": [2000.0, 3.0, 2.0, 1.0]}]
-    ms = {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
-    if fmt == 3:
-        group.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
-    else:
-        group.attrs["multiscales"] = [{**ms, "version": "0.4"}]
+    write_ome_zarr(
+        tmp_path / "t.zarr",
+        np.arange(120, dtype="f4").reshape(5, 4, 3, 2),
+        axes="tzyx",
+        time_unit="millisecond",
+        scale=[2000.0, 3.0, 2.0, 1.0],
+        chunks=(1, 4, 3, 2),
+        version="0.5" if fmt == 3 else "0.4",
+    )
     vol = lv.open(tmp_path / "t.zarr")
     assert vol.spacing[3] == 2000.0
     for cut, step in ((vol, 2000.0), (vol[..., ::2], 4000.0)):
@@ -179,11 +178,8 @@ def test_ome_axes_without_a_type_are_read_by_their_names(tmp_path, axes):
     exactly three trailing space axes") where the same names as plain strings opened."""
     shape = (5, 6, 7) if len(axes) == 3 else (2, 5, 6, 7)
     truth = np.arange(int(np.prod(shape)), dtype=np.int16).reshape(shape)
-    g = zarr.open_group(tmp_path / "img.zarr", mode="w", zarr_format=3)
     scale = [4.0, 3.0, 2.0] if len(axes) == 3 else [1.0, 4.0, 3.0, 2.0]
-    datasets = [{"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}]
-    g.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": datasets}]}
-    g.create_array("0", shape=truth.shape, chunks=shape, dtype=truth.dtype)[...] = truth
+    write_ome_zarr(tmp_path / "img.zarr", truth, axes=axes, scale=scale)
     vol = lv.open(tmp_path / "img.zarr")
     np.testing.assert_array_equal(vol.compute(), truth.T)  # (x, y, z[, c])
     np.testing.assert_allclose(np.diag(vol.affine)[:3], [2.0, 3.0, 4.0])
@@ -211,12 +207,9 @@ def test_ome_space_axes_that_reading_by_position_would_misread_are_refused(
     if names[0] == "c":  # a channel axis before z, and the two y
         axes = [{"name": "c", "type": "channel"}, {"name": "z", "type": "space"}, *axes[1:]]
         shape = (2, *shape)
-    g = zarr.open_group(tmp_path / "img.zarr", mode="w", zarr_format=3)
-    datasets = [
-        {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1.0] * len(shape)}]}
-    ]
-    g.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": datasets}]}
-    g.create_array("0", shape=shape, chunks=shape, dtype="int16")[...] = 1
+    write_ome_zarr(
+        tmp_path / "img.zarr", np.ones(shape, "int16"), axes=axes, scale=[1.0] * len(shape)
+    )
     with pytest.raises(refusal, match=r"img\.zarr") as err:
         lv.open(tmp_path / "img.zarr")
     assert "unique" in str(err.value) or "z, y, x order" in str(err.value)
@@ -232,11 +225,7 @@ def test_axis_names_differing_in_case_are_two_names(tmp_path):
     ]
     shape = (2, 3, 4, 5, 6)
     truth = np.arange(np.prod(shape), dtype=np.int16).reshape(shape)
-    g = zarr.open_group(tmp_path / "img.zarr", mode="w", zarr_format=3)
-    scale = [{"type": "scale", "scale": [1.0] * 5}]
-    datasets = [{"path": "0", "coordinateTransformations": scale}]
-    g.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": datasets}]}
-    g.create_array("0", shape=shape, chunks=shape, dtype="int16")[...] = truth
+    write_ome_zarr(tmp_path / "img.zarr", truth, axes=axes, scale=[1.0] * 5)
     vol = lv.open(tmp_path / "img.zarr")
     assert vol.shape[:3] == (6, 5, 4) and int(np.prod(vol.shape)) == truth.size
 
@@ -251,15 +240,9 @@ def test_ome_time_and_channel_axes_without_a_type_are_read_by_their_names(tmp_pa
     channel, as with types; t had no type, so time and channel came out swapped and the time
     step was lost."""
     truth = np.random.default_rng(3).random((3, 2, 4, 5, 6)).astype("f4")  # t, c, z, y, x
-    g = zarr.open_group(tmp_path / "img.zarr", mode="w", zarr_format=2)
-    scale = [{"type": "scale", "scale": [2.0, 1.0, 4.0, 3.0, 1.5]}]
-    ms = {
-        "version": "0.4",
-        "axes": axes,
-        "datasets": [{"path": "0", "coordinateTransformations": scale}],
-    }
-    g.attrs["multiscales"] = [ms]
-    g.create_array("0", shape=truth.shape, dtype=truth.dtype)[...] = truth
+    write_ome_zarr(
+        tmp_path / "img.zarr", truth, axes=axes, scale=[2.0, 1.0, 4.0, 3.0, 1.5], version="0.4"
+    )
     vol = lv.open(tmp_path / "img.zarr")
     np.testing.assert_array_equal(vol.compute(), truth.transpose(4, 3, 2, 0, 1))  # x, y, z, t, c
     assert vol.meta["axes"] == ["x", "y", "z", "t", "c"]
@@ -338,20 +321,14 @@ def test_the_first_volume_time_is_the_ome_time_translation(tmp_path):
         assert [t["type"] for t in tr] == ["scale", "translation"]
         assert (tr[0]["scale"][0], tr[1]["translation"][0]) == (2.0, first)
     # a foreign OME store with a time translation: the same time coordinate and NIfTI toffset
-    g = zarr.open_group(tmp_path / "o.zarr", mode="w", zarr_format=3)
-    g.create_array("0", shape=(3, 4, 5, 6), dtype="f4")[...] = 0
-    axes = [{"name": "t", "type": "time", "unit": "second"}]
-    axes += [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
-    ct = [
-        {"type": "scale", "scale": [2.0, 1, 1, 1]},
-        {"type": "translation", "translation": [10.0, 0, 0, 0]},
-    ]
-    g.attrs["ome"] = {
-        "version": "0.5",
-        "multiscales": [
-            {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": ct}]}
-        ],
-    }
+    write_ome_zarr(
+        tmp_path / "o.zarr",
+        np.zeros((3, 4, 5, 6), "f4"),
+        axes="tzyx",
+        time_unit="second",
+        scale=[2.0, 1, 1, 1],
+        translation=[10.0, 0, 0, 0],
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         niizarr.nii2zarr(nib.load(tmp_path / "f.nii"), str(tmp_path / "nz.zarr"))
@@ -365,17 +342,15 @@ def test_the_first_volume_time_is_the_ome_time_translation(tmp_path):
 
 def _ome_tczyx(path, shape=(4, 3, 5, 6, 7)):
     """A foreign OME (t, c, z, y, x) image: 2.5 s steps from 10 s, 3 channels; its array."""
-    g = zarr.open_group(path, mode="w", zarr_format=3)
     truth = np.arange(int(np.prod(shape)), dtype=np.int16).reshape(shape)
-    g.create_array("0", shape=shape, dtype="int16", chunks=shape)[...] = truth
-    axes = [{"name": "t", "type": "time", "unit": "second"}, {"name": "c", "type": "channel"}]
-    axes += [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
-    ct = [
-        {"type": "scale", "scale": [2.5, 1.0, 3.0, 2.0, 1.0]},
-        {"type": "translation", "translation": [10.0, 0.0, 0.0, 0.0, 0.0]},
-    ]
-    ms = {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": ct}]}
-    g.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    write_ome_zarr(
+        path,
+        truth,
+        axes="tczyx",
+        time_unit="second",
+        scale=[2.5, 1.0, 3.0, 2.0, 1.0],
+        translation=[10.0, 0.0, 0.0, 0.0, 0.0],
+    )
     return truth
 
 
@@ -454,16 +429,14 @@ def test_a_time_axis_in_a_unit_nifti_lacks_is_written_to_nifti_in_seconds(tmp_pa
     from ome_zarr.io import parse_url
     from ome_zarr.reader import Reader
 
-    g = zarr.open_group(tmp_path / "t.zarr", mode="w", zarr_format=3)
-    g.create_array("0", shape=(3, 4, 5, 6), dtype="int16")[...] = 1
-    axes = [{"name": "t", "type": "time", "unit": unit}]
-    axes += [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
-    ct = [
-        {"type": "scale", "scale": [2.0, 3.0, 2.0, 1.0]},
-        {"type": "translation", "translation": [1.0, 0.0, 0.0, 0.0]},
-    ]
-    ms = {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": ct}]}
-    g.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    write_ome_zarr(
+        tmp_path / "t.zarr",
+        np.ones((3, 4, 5, 6), "int16"),
+        axes="tzyx",
+        time_unit=unit,
+        scale=[2.0, 3.0, 2.0, 1.0],
+        translation=[1.0, 0.0, 0.0, 0.0],
+    )
     vol = lv.open(tmp_path / "t.zarr")
     assert vol.spacing[3] == 2.0 * seconds
     times = (1.0 + 2.0 * np.arange(3)) * seconds  # the truth, in seconds

@@ -20,6 +20,7 @@ import pytest
 import zarr
 
 import lazyvol as lv
+from lazyvol.testing import ome_zarr_attributes
 
 
 def _foreign(path, fmt: int = 3) -> str:
@@ -33,16 +34,7 @@ def _foreign(path, fmt: int = 3) -> str:
 def _mark_ome(group: zarr.Group, fmt: int = 3) -> None:
     """OME-Zarr attributes (0.5 on Zarr v3, 0.4 on v2) of one dataset, array "0": axes z, y, x
     of space without units, scale 1."""
-    ms = {
-        "axes": [{"name": n, "type": "space"} for n in "zyx"],
-        "datasets": [
-            {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1] * 3}]}
-        ],
-    }
-    if fmt == 3:
-        group.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
-    else:
-        group.attrs["multiscales"] = [{**ms, "version": "0.4"}]
+    group.attrs.update(ome_zarr_attributes(unit=None, version="0.5" if fmt == 3 else "0.4"))
 
 
 def _run_bounded(fn, seconds: float = 20.0):

@@ -19,21 +19,13 @@ import pytest
 import zarr
 
 import lazyvol as lv
+from lazyvol.testing import ome_zarr_attributes, write_ome_zarr
 
 
 def _ome_group(path, fmt: int = 3) -> zarr.Group:
     """An empty OME-Zarr group (0.5 on Zarr v3, 0.4 on v2) whose one dataset is array "0"."""
     group = zarr.open_group(str(path), mode="w", zarr_format=fmt)
-    ms = {
-        "axes": [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"],
-        "datasets": [
-            {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1] * 3}]}
-        ],
-    }
-    if fmt == 3:
-        group.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
-    else:
-        group.attrs["multiscales"] = [{**ms, "version": "0.4"}]
+    group.attrs.update(ome_zarr_attributes(version="0.5" if fmt == 3 else "0.4"))
     return group
 
 
@@ -267,14 +259,15 @@ def test_a_corrupt_inner_chunk_shape_of_a_sharded_array_is_refused_naming_the_fi
 
 def _timed_store(path, scale, translation) -> str:
     """An OME-Zarr 0.5 store of a (t, z, y, x) array with these level-0 transforms."""
-    group = zarr.open_group(str(path), mode="w")
-    group.create_array("0", data=np.ones((2, 3, 4, 5), "f4"), chunks=(1, 3, 4, 5))
-    axes = [{"name": "t", "type": "time", "unit": "second"}]
-    axes += [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
-    cts = [{"type": "scale", "scale": scale}, {"type": "translation", "translation": translation}]
-    ds = [{"path": "0", "coordinateTransformations": cts}]
-    group.attrs["ome"] = {"version": "0.5", "multiscales": [{"axes": axes, "datasets": ds}]}
-    return str(path)
+    return write_ome_zarr(
+        path,
+        np.ones((2, 3, 4, 5), "f4"),
+        axes="tzyx",
+        time_unit="second",
+        scale=scale,
+        translation=translation,
+        chunks=(1, 3, 4, 5),
+    )
 
 
 @pytest.mark.parametrize(
@@ -440,20 +433,8 @@ def test_a_2d_ome_image_is_refused_saying_why(tmp_path, axes):
     """A 2-D OME-Zarr image (y, x; with channels or time) is valid OME-NGFF but no volume: the
     refusal said only "need exactly three trailing space axes"; it now says why (no slice
     thickness is stated, and lazyvol does not invent one) and what reads it."""
-    group = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
     shape = (2, 3, 4, 5)[-len(axes) :]
-    group.create_array("0", data=np.zeros(shape, "u1"))
-    kinds = {"t": "time", "c": "channel"}
-    ms = {
-        "axes": [{"name": a, "type": kinds.get(a, "space")} for a in axes],
-        "datasets": [
-            {
-                "path": "0",
-                "coordinateTransformations": [{"type": "scale", "scale": [1] * len(axes)}],
-            }
-        ],
-    }
-    group.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    write_ome_zarr(tmp_path / "s.zarr", np.zeros(shape, "u1"), axes=axes, unit=None)
     with pytest.raises(lv.UnsupportedError, match=r"2-D image states no slice thickness.*zarr"):
         lv.open(str(tmp_path / "s.zarr"))
 

@@ -22,7 +22,7 @@ from lazyvol.errors import (
     SourceChangedError,
     SourceNotFoundError,
 )
-from lazyvol.testing import write_phantom_nifti
+from lazyvol.testing import ome_zarr_attributes, write_phantom_nifti
 
 nib = pytest.importorskip("nibabel")
 
@@ -362,14 +362,7 @@ def test_a_zarr_store_on_a_host_answering_missing_files_with_a_page_opens(tmp_pa
     g.create_array("0", shape=data.shape, chunks=(3, 4, 5), dtype="uint16", compressors=None)[:] = (
         data
     )
-    axes = [{"name": a, "type": "space", "unit": "millimeter"} for a in "zyx"]
-    scale = [{"type": "scale", "scale": [2.0, 1.5, 1.0]}]
-    g.attrs["ome"] = {
-        "version": "0.5",
-        "multiscales": [
-            {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
-        ],
-    }
+    g.attrs.update(ome_zarr_attributes(scale=[2.0, 1.5, 1.0]))
     for f in path.rglob("*"):
         if f.is_file():
             hostile_server.put(f"s.zarr/{f.relative_to(path).as_posix()}", f.read_bytes())

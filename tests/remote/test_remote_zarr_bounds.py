@@ -24,6 +24,7 @@ from remote_servers import free_port, serving
 
 import lazyvol as lv
 from lazyvol import _io, zarr_files
+from lazyvol.testing import ome_zarr_attributes
 
 zarr = pytest.importorskip("zarr")
 
@@ -114,14 +115,7 @@ def _store(tmp_path: Path, **codecs: Any) -> tuple[Path, np.ndarray]:
     group = zarr.open_group(root, mode="w", zarr_format=3)
     arr = group.create_array("0", shape=truth.shape, chunks=(4, 9, 10), dtype="int16", **codecs)
     arr[:] = truth
-    axes = [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
-    scale = [{"type": "scale", "scale": [1.0, 1.0, 1.0]}]
-    group.attrs["ome"] = {
-        "version": "0.5",
-        "multiscales": [
-            {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
-        ],
-    }
+    group.attrs.update(ome_zarr_attributes(scale=[1.0, 1.0, 1.0]))
     return root, truth.transpose(2, 1, 0)
 
 
@@ -288,15 +282,7 @@ def test_a_zarr_v2_chunk_file_is_bounded_by_its_zarray(
         group.create_array("0", shape=truth.shape, chunks=(4, 9, 10), dtype="int16", **kw)[:] = (
             truth
         )
-        axes = [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
-        scale = [{"type": "scale", "scale": [1.0, 1.0, 1.0]}]
-        group.attrs["multiscales"] = [
-            {
-                "version": "0.4",
-                "axes": axes,
-                "datasets": [{"path": "0", "coordinateTransformations": scale}],
-            }
-        ]
+        group.attrs.update(ome_zarr_attributes(scale=[1.0] * 3, version="0.4"))
         bound = zarr_files.chunk_file_bound_of((root / "0" / ".zarray").read_bytes())
         assert (root / "0" / "0.0.0").stat().st_size <= bound < 8 << 10
         for bad in ("", "0/0.0.0"):

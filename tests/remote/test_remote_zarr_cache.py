@@ -25,6 +25,7 @@ from lazyvol import _io, zarr_io, zarr_read
 from lazyvol import cache as lvcache
 from lazyvol.chunking import plan_to_dask
 from lazyvol.errors import FormatError, IntegrityError
+from lazyvol.testing import ome_zarr_attributes
 
 pytest.importorskip("s3fs")
 
@@ -179,16 +180,8 @@ def _foreign_ome(folder: Path, data: np.ndarray, zarr_format: int) -> Path:
     root = zarr.open_group(str(folder), mode="w", zarr_format=zarr_format)
     arr = root.create_array("0", shape=data.shape, dtype=data.dtype, chunks=(2, 3, 7))
     arr[:] = data
-    ms = {
-        "axes": [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"],
-        "datasets": [
-            {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": [1.0] * 3}]}
-        ],
-    }
-    if zarr_format == 3:
-        root.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
-    else:
-        root.attrs["multiscales"] = [{"version": "0.4", **ms}]
+    version = "0.5" if zarr_format == 3 else "0.4"
+    root.attrs.update(ome_zarr_attributes(scale=[1.0] * 3, version=version))
     return folder
 
 

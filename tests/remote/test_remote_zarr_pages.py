@@ -14,6 +14,7 @@ import pytest
 from remote_servers import free_port, serving
 
 import lazyvol as lv
+from lazyvol.testing import ome_zarr_attributes
 
 zarr = pytest.importorskip("zarr")
 
@@ -65,13 +66,7 @@ def _ome_zarr(path: Path, data: np.ndarray, compressors: Any, fmt: int) -> dict[
         "0", shape=data.shape, chunks=(2, 6, 8), dtype=data.dtype, compressors=compressors
     )
     a[...] = data
-    axes = [{"name": x, "type": "space", "unit": "millimeter"} for x in "zyx"]
-    scale = [{"type": "scale", "scale": [1.0, 1.0, 1.0]}]
-    ms = {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
-    if fmt == 3:
-        g.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
-    else:
-        g.attrs["multiscales"] = [{"version": "0.4", **ms}]
+    g.attrs.update(ome_zarr_attributes(scale=[1.0] * 3, version="0.5" if fmt == 3 else "0.4"))
     return {
         f"/s.zarr/{f.relative_to(path).as_posix()}": f.read_bytes()
         for f in path.rglob("*")

@@ -16,6 +16,7 @@ from hostile_server import HostileServer
 
 import lazyvol as lv
 from lazyvol.errors import FormatError, RemoteReadError
+from lazyvol.testing import ome_zarr_attributes
 
 zarr = pytest.importorskip("zarr")
 
@@ -37,14 +38,7 @@ def _sharded_store(
         compressors=None,
     )
     arr[:] = truth
-    axes = [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
-    scale = [{"type": "scale", "scale": [1.0, 1.0, 1.0]}]
-    group.attrs["ome"] = {
-        "version": "0.5",
-        "multiscales": [
-            {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
-        ],
-    }
+    group.attrs.update(ome_zarr_attributes(scale=[1.0, 1.0, 1.0]))
     for file in root.rglob("*"):
         if file.is_file():
             server.put(f"s.zarr/{file.relative_to(root)}", file.read_bytes(), **behaviour)
@@ -236,14 +230,7 @@ def test_a_chunk_that_does_not_decode_is_not_said_a_request_that_could_not_be_ma
         compressors=None,
     )
     arr[:] = np.arange(8 * 16 * 16, dtype="int16").reshape(8, 16, 16) + 1
-    axes = [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
-    scale = [{"type": "scale", "scale": [1.0, 1.0, 1.0]}]
-    group.attrs["ome"] = {
-        "version": "0.5",
-        "multiscales": [
-            {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
-        ],
-    }
+    group.attrs.update(ome_zarr_attributes(scale=[1.0, 1.0, 1.0]))
     for file in root.rglob("*"):
         if file.is_file():
             data = file.read_bytes()
@@ -286,13 +273,7 @@ def test_a_zarr_store_url_with_a_query_sends_it_with_every_file(tmp_path, http_s
         fmt = 2 if kind == "ome-v2" else 3
         g = zarr.open_group(str(path), mode="w", zarr_format=fmt)
         g.create_array("0", shape=data.shape, chunks=(4, 3, 5), dtype="int16")[:] = data
-        axes = [{"name": a, "type": "space", "unit": "millimeter"} for a in "zyx"]
-        scale = [{"type": "scale", "scale": [1.0, 1.0, 1.0]}]
-        ms = {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
-        if fmt == 2:
-            g.attrs["multiscales"] = [{**ms, "version": "0.4"}]
-        else:
-            g.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+        g.attrs.update(ome_zarr_attributes(scale=[1.0] * 3, version="0.4" if fmt == 2 else "0.5"))
         want = data.transpose(2, 1, 0)  # (an OME-Zarr stores z, y, x)
     for f in path.rglob("*"):
         if f.is_file():

@@ -18,6 +18,7 @@ from remote_servers import S3, QuietProxy, free_port, relay, send_head, serving
 import lazyvol as lv
 from lazyvol import _io
 from lazyvol.errors import RemoteReadError, RemoteTimeoutError
+from lazyvol.testing import ome_zarr_attributes
 
 zarr = pytest.importorskip("zarr")
 
@@ -32,10 +33,7 @@ def _sharded_store(tmp_path: Path, s3: S3, bucket: str, prefix: str) -> np.ndarr
         "0", shape=truth.shape, dtype="int16", chunks=(2, 8, 8), shards=(4, 16, 16)
     )
     arr[:] = truth
-    axes = [{"name": n, "type": "space", "unit": "millimeter"} for n in "zyx"]
-    scale = [{"type": "scale", "scale": [1.0, 1.0, 1.0]}]
-    ms = {"axes": axes, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
-    group.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    group.attrs.update(ome_zarr_attributes(scale=[1.0] * 3))
     for file in root.rglob("*"):
         if file.is_file():
             key = f"{prefix}/{file.relative_to(root)}"

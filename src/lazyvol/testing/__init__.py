@@ -1,7 +1,8 @@
 """Synthetic test data with known truth, for tests, benchmarks and users' own experiments.
 
 NIfTI files are written with nibabel's header and streamed slab by slab, so volumes larger than
-memory can be made; DICOM series are written with pydicom (see :mod:`lazyvol.testing.dicom`).
+memory can be made; DICOM series are written with pydicom (see :mod:`lazyvol.testing.dicom`);
+OME-Zarr images as other tools write them with zarr-python (:mod:`lazyvol.testing.ome_zarr`).
 
 :class:`ReaderTests` (with :class:`ReaderCase`) is the reader conformance kit
 (:mod:`lazyvol.testing.conformance`): a pytest base class every reader -- built in or third-party --
@@ -23,6 +24,7 @@ from .dicom import (
 )
 from .mosaic import MosaicSeriesTruth, write_mosaic_series, write_uih_grid_series
 from .nifti import phantom_slab, write_phantom_nifti
+from .ome_zarr import ome_zarr_attributes, write_ome_zarr
 
 if TYPE_CHECKING:
     from .conformance import ReaderCase, ReaderTests
@@ -43,12 +45,14 @@ __all__ = [
     "ReaderCase",
     "ReaderTests",
     "dicom_time",
+    "ome_zarr_attributes",
     "phantom_slab",
     "write_dicom_4d_series",
     "write_dicom_series",
     "write_enhanced_dicom",
     "write_mosaic_series",
     "write_nm_tomo",
+    "write_ome_zarr",
     "write_phantom_nifti",
     "write_uih_grid_series",
 ]
