@@ -284,6 +284,10 @@ def _add_cache(sub: argparse._SubParsersAction[_Parser], parents: list[_Parser])
     p.set_defaults(func=cmd_cache)
 
 
+#: The subcommands that run no dask computation: ``--scheduler`` would have no effect there.
+_COMPUTES_NOTHING = ("cache", "info", "references")
+
+
 def usage_problem(args: argparse.Namespace) -> str | None:
     """Why the options parsed into ``args`` cannot be meant together, or ``None``.
 
@@ -293,8 +297,16 @@ def usage_problem(args: argparse.Namespace) -> str | None:
     """
     command = getattr(args, "command", None)
     scheduler = getattr(args, "scheduler", None)
-    if command == "cache" and scheduler is not None:
-        return "--scheduler: 'cache' computes nothing; drop --scheduler"
+    if command in _COMPUTES_NOTHING:
+        # (info reads headers and sizes, references writes byte addresses: no dask graph runs;
+        # a distributed scheduler's address was connected to for nothing, and failed the command
+        # when it did not answer)
+        for flag, value in (
+            ("--scheduler", scheduler),
+            ("--connect-timeout", getattr(args, "connect_timeout", None)),
+        ):
+            if value is not None:
+                return f"{flag}: '{command}' computes nothing; drop {flag}"
     if getattr(args, "connect_timeout", None) is not None and (
         scheduler is None or scheduler in LOCAL_SCHEDULERS
     ):
