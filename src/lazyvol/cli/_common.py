@@ -219,6 +219,14 @@ def _short(value: Any, limit: int = 70) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def short_path(value: Any, limit: int = 60) -> str:
+    """A path for one table cell: its end kept when it is too long (``.../study/mr_0004``), as
+    the end tells one series folder or cached file from another; cut at its start it showed
+    only the shared part (``/data/archive/2019/...``)."""
+    text = one_line(value)
+    return text if len(text) <= limit else "..." + text[len(text) - limit + 3 :]
+
+
 def _print_rows(rows: Sequence[tuple[str, str]]) -> None:
     rows = [(one_line(k), one_line(v)) for k, v in rows]
     width = max(len(k) for k, _ in rows)

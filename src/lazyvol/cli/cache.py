@@ -10,7 +10,7 @@ from collections import Counter
 from typing import Any
 
 from .._units import human_bytes
-from ._common import _check_folder, _print_json, _short, _table
+from ._common import _check_folder, _print_json, _table, short_path
 
 
 def _when(created: Any) -> str:
@@ -105,7 +105,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
                     r["kind"],
                     human_bytes(r["size_bytes"]),
                     _when(r["created"]),
-                    _short(r["source"] or "-", 60),
+                    short_path(r["source"] or "-", 60),
                     r["key"][:16] + _note(r),
                 ]
                 for r in rows

@@ -28,6 +28,7 @@ from ._common import (
     _show_progress,
     _table,
     one_line,
+    short_path,
 )
 from ._dicom_options import dicom_kwargs
 from ._reasons import short_reason, skip_counts
@@ -369,7 +370,7 @@ def _print_series_table(
             r["dtype"] or "-",
             str(r["files"]),
             human_bytes(r["size_on_disk"]),
-            _short(r["folder"] or "", 40),
+            short_path(r["folder"] or "", 40),
             r["status"],
         ]
         for r in rows
