@@ -149,7 +149,10 @@ def _add_info(sub: argparse._SubParsersAction[_Parser], parents: list[_Parser]) 
     p.add_argument("--series", metavar="SERIES", help=_SERIES_HELP)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.add_argument(
-        "-v", "--verbose", action="store_true", help="list every skipped file and every refusal"
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="list every skipped file, and every reason files were skipped for",
     )
     p.add_argument(
         "--header",
