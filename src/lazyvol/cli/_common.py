@@ -82,7 +82,7 @@ _FLAG_NAMES = (
     ("choose one with series=", "choose one with --series"),
     ("pass one id as series=", "pass one id as --series"),
     ("series=", "--series "),
-    ("or sidecars=False", "or --no-sidecars"),
+    ("sidecars=False", "--no-sidecars"),
     # the DICOM stacking options (cli/_dicom_options.py)
     ("allow_gaps=True", "--allow-gaps"),
     ("without allow_gaps", "without --allow-gaps"),
