@@ -418,6 +418,19 @@ def _check_output_file(path: str, flag: str, overwrite: bool) -> None:
         raise CommandError(f"{shown}: is a folder; give a file name (left untouched)")
     if os.path.lexists(path) and not overwrite:
         raise CommandError(f"{shown} exists; pass --overwrite to replace it (left untouched)")
+    check_output_folder(path, shown)
+
+
+def check_output_folder(path: str, shown: str) -> None:
+    """Refuse an output whose folder is missing or is a file, before any work is done (the
+    writers said of a file named as a folder, ``x.nii.gz/out.nii``, that the folder "does not
+    exist").
+
+    Raises
+    ------
+    CommandError
+        The folder of ``path`` does not exist, or is not a folder.
+    """
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         what = (

@@ -13,6 +13,7 @@ from ._common import (
     _check_source,
     _series_arg,
     _show_progress,
+    check_output_folder,
     warn_volume_notes,
 )
 from ._dicom_options import dicom_kwargs
@@ -58,6 +59,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         raise CommandError(f"{dst}: --no-sidecars applies to NIfTI destinations (.nii, .nii.gz)")
     if os.path.lexists(dst) and not args.overwrite:
         raise CommandError(f"{dst} exists; pass --overwrite to replace it (left untouched)")
+    check_output_folder(dst, dst)
     kwargs = source_kwargs(args, args.src)
     _check_source(args.src)
     _check_series_applies(args.src, args.series)
