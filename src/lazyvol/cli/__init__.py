@@ -116,8 +116,18 @@ def _run(args: argparse.Namespace) -> int:
             traceback.print_exc()
         msg = _cli_message(str(exc).strip() or type(exc).__name__).removeprefix("lazyvol: ")
         msg = "\n".join(one_line(line) for line in msg.split("\n"))
-        print(f"lazyvol: error: {msg}", file=sys.stderr)
+        try:
+            print(f"lazyvol: error: {msg}", file=sys.stderr)
+        except BrokenPipeError:  # (stderr piped into `head`: the command still failed)
+            _discard("stderr")
         return EXIT_ERROR
+
+
+def _discard(name: str) -> None:
+    """Point ``sys.stdout`` or ``sys.stderr`` at the null device: its reader is gone (a closed
+    pipe), and nothing more is to be flushed into it."""
+    with contextlib.suppress(OSError):
+        setattr(sys, name, open(os.devnull, "w"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -136,6 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LazyvolError as exc:  # an unreadable --storage-options file
         print(f"lazyvol: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    status = 0  # (what the command returned, when its output's reader left before the end)
     try:
         with _termination_unwinds(), safe_output(secrets):
             try:
@@ -165,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lazyvol: error: cannot write to standard output: {why}", file=sys.stderr)
         return EXIT_ERROR
     except BrokenPipeError:
-        # Output piped into `head` and friends: not an error.
-        with contextlib.suppress(OSError):
-            sys.stdout = open(os.devnull, "w")
-        return 0
+        # Output piped into `head` and friends: not an error of its own; a command that failed
+        # still fails (it returned 0 when the pipe closed while its error or report was written).
+        _discard("stdout")
+        return status

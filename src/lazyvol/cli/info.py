@@ -513,17 +513,21 @@ def cmd_info(args: argparse.Namespace) -> int:
         root = path if is_url(path) else os.path.abspath(path)
         rows = _series_rows(report, root, sizes)
         if len(rows) != 1 or rows[0]["error"]:
-            if args.json:
-                _print_json(
-                    {
-                        "path": display_source(path),
-                        "series": rows,
-                        "skipped": skipped,
-                        "skipped_by_reason": dict(skip_counts(skipped).most_common()),
-                    }
-                )
-            else:
-                _print_series_table(path, rows, skipped, args.verbose)
+            try:
+                if args.json:
+                    _print_json(
+                        {
+                            "path": display_source(path),
+                            "series": rows,
+                            "skipped": skipped,
+                            "skipped_by_reason": dict(skip_counts(skipped).most_common()),
+                        }
+                    )
+                else:
+                    _print_series_table(path, rows, skipped, args.verbose)
+            except BrokenPipeError:  # (the report's reader left: the folder is still refused)
+                _refuse_all_refused(path, rows, args.json)
+                raise
             _refuse_all_refused(path, rows, args.json)
             return 0
         series_row = rows[0]
