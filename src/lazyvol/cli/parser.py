@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import os
 import re
+import sys
 import textwrap
 from typing import Any, NoReturn
 
@@ -97,16 +99,37 @@ _SERIES_HELP = (
 )
 
 
+#: The arguments of the command line being parsed that start with '-' and name a file or folder
+#: that exists (``-scan.nii``): argparse reads them as options, and its error ("the following
+#: arguments are required: path") did not say why.
+_dash_paths: list[str] = []
+
+
+def _dash_path_hint() -> str:
+    if not _dash_paths:
+        return ""
+    name = _dash_paths[0]
+    return (
+        f"; {name} starts with '-', so it reads as an option: write ./{name}, or put -- before it"
+    )
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line usage errors (exit 2), like lazyvol's own errors."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_ERROR, f"lazyvol: error: {message} (usage: {self.prog} --help)\n")
+        hint = _dash_path_hint()
+        self.exit(EXIT_ERROR, f"lazyvol: error: {message}{hint} (usage: {self.prog} --help)\n")
 
     def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
         """As argparse's, but an option the subcommand does not take is told against that
         subcommand (``lazyvol stats --help``, not ``lazyvol --help``), with the option it most
-        resembles (``--percentile``: ``--percentiles``)."""
+        resembles (``--percentile``: ``--percentiles``); a file named with a leading '-' that
+        argparse took for an option is named in the error, with how to give it."""
+        given = sys.argv[1:] if args is None else list(args)
+        _dash_paths[:] = [
+            a for a in given if isinstance(a, str) and a[:1] == "-" and a != "-" and _exists(a)
+        ]
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:
             sub = self._subcommand(getattr(parsed, "command", None))
@@ -133,6 +156,13 @@ class _Parser(argparse.ArgumentParser):
                 found: argparse.ArgumentParser = action.choices[command]
                 return found
         return None
+
+
+def _exists(name: str) -> bool:
+    try:
+        return os.path.lexists(name)
+    except (OSError, ValueError):  # (a name too long, or holding a NUL)
+        return False
 
 
 def _add_info(sub: argparse._SubParsersAction[_Parser], parents: list[_Parser]) -> None:
