@@ -41,7 +41,12 @@ from ._warn import warn as _warn_user
 from .config import cache_dir
 from .errors import FormatError, LazyvolError
 from .gzahead import ReadAhead, read_from
-from .gzcheck import ChecksumError, StreamCheck, is_os_failure, stream_error
+from .gzcheck import (
+    ChecksumError,
+    StreamCheck,
+    is_os_failure,
+    last8,
+)
 from .gzengine import (  # noqa: F401  (engine choice and budgets: gzaccess's API too)
     DEFAULT_GZIP_MEMORY,
     ENGINE_ENV,
@@ -59,6 +64,7 @@ from .gzengine import (  # noqa: F401  (engine choice and budgets: gzaccess's AP
     gzip_memory,
     gzip_threads,
     index_engine,
+    zlib_can_retry,
 )
 from .gzindex_format import (
     GZ_MAX_POINTS,
@@ -73,6 +79,8 @@ from .gzindex_format import (
     warn_failed,
 )
 from .gzindex_format import index_sizes as _index_sizes
+from .gzinflate import engine_error, verify_members
+from .sources import SourceStamp
 
 __all__ = [
     "GZ_MAX_POINTS",
@@ -120,6 +128,10 @@ class GzSource:
             int(st.st_ctime_ns),
             int(data_end),
         )
+
+    def stamp(self) -> SourceStamp:
+        """The file's identity as a :class:`~lazyvol.sources.SourceStamp`."""
+        return SourceStamp(self.path, self.size, self.mtime_ns, self.ino, self.ctime_ns)
 
 
 def index_path(src: GzSource) -> Path:
@@ -251,9 +263,16 @@ class _Handle:
             if self.fobj is not None:
                 self.fobj.close()
             raise
-        if self.kind != "rapidgzip" and index is None:
+        if index is None:
             # indexed_gzip never checks a stream's CRC-32: the first pass does (rapidgzip does).
-            self.check = StreamCheck(src.path, src.data_end, lambda: _last8(self.fobj, src.size))
+            # Neither checks the trailer's length reliably: the pass does, for both.
+            self.check = StreamCheck(
+                src.path,
+                src.data_end,
+                lambda: last8(src.path, src.size),
+                crc=self.kind != "rapidgzip",
+                members=lambda: verify_members(src.stamp()),
+            )
         return raw
 
     def read_ahead(self, end: int) -> None:
@@ -303,11 +322,6 @@ class _Handle:
             self.tap.close()
         if self._own is not None:
             self._own.shutdown(wait=False)
-
-
-def _last8(fobj: Any, size: int) -> bytes:
-    """The last 8 bytes of the open file ``fobj`` of ``size`` bytes (a gzip trailer)."""
-    return os.pread(fobj.fileno(), 8, size - 8) if size >= 8 else b""
 
 
 def _raise_open_error(path: str, exc: BaseException) -> None:
@@ -469,7 +483,7 @@ def _read_once(src: GzSource, offset: int, view: memoryview) -> tuple[int, bool]
             raise _IndexReadError(exc) from exc
         if not_the_index or is_os_failure(exc) or isinstance(exc, LazyvolError):
             raise
-        raise stream_error(src.path, exc, forced_engine_hint(ent.kind)) from exc
+        raise engine_error(src.stamp(), exc, forced_engine_hint(ent.kind)) from exc
     broken = False
     try:
         got = handle.read_at(offset, view)
@@ -481,7 +495,7 @@ def _read_once(src: GzSource, offset: int, view: memoryview) -> tuple[int, bool]
             raise
         if used_index:
             raise _IndexReadError(exc) from exc
-        raise stream_error(src.path, exc, forced_engine_hint(handle.kind)) from exc
+        raise engine_error(src.stamp(), exc, forced_engine_hint(handle.kind)) from exc
     finally:
         ent.release(handle, broken=broken)
 
@@ -538,26 +552,12 @@ def _read_streaming_on_failure(src: GzSource, offset: int, view: memoryview) -> 
     return got, used_index
 
 
-def _zlib_can_retry(kind: str) -> bool:
-    """Whether a first pass that engine ``kind`` failed is done again with indexed_gzip (zlib):
-    after rapidgzip, when indexed_gzip is installed and rapidgzip is not forced. rapidgzip
-    refuses bytes after the last gzip member (zero padding, trailing data) that gzip, zlib and
-    nibabel accept; a stream that is really corrupt fails there too, with the same typed error."""
-    if kind != "rapidgzip" or _forced() == "rapidgzip":
-        return False
-    try:
-        import indexed_gzip  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _fall_back_to_zlib(src: GzSource) -> bool:
     """After a failed first-pass read of ``src``: read it with indexed_gzip from now on, when
-    :func:`_zlib_can_retry`."""
+    :func:`zlib_can_retry`."""
     ent = _POOL.entry(src)
     with ent.cond:
-        if ent.indexed or not _zlib_can_retry(ent.kind):
+        if ent.indexed or not zlib_can_retry(ent.kind):
             return False
         ent.kind = "indexed_gzip"
         return True
@@ -571,7 +571,7 @@ def build_index(src: GzSource) -> Path:
     except ChecksumError:
         raise
     except FormatError:
-        if not _zlib_can_retry(kind):
+        if not zlib_can_retry(kind):
             raise
         return _build_index(src, "indexed_gzip")
 
@@ -592,7 +592,7 @@ def _build_index(src: GzSource, kind: str) -> Path:
     except Exception as exc:
         if is_os_failure(exc) or isinstance(exc, LazyvolError):
             raise
-        raise stream_error(src.path, exc, forced_engine_hint(kind)) from exc
+        raise engine_error(src.stamp(), exc, forced_engine_hint(kind)) from exc
     finally:
         if handle is not None:
             handle.close()

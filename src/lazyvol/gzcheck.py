@@ -12,10 +12,18 @@ error (a sweep of 30 such flips of an 8.8 MB ``.nii.gz``: 25 full reads returned
 - when the pass reaches the end of the image data it inflates on to the end of the stream;
 - the CRC-32 and length of everything inflated are compared with the file's last 8 bytes (the
   last member's trailer): a CRC mismatch raises :class:`ChecksumError` before the pass returns its
-  last block or saves a seek index. When the stored length is not the length inflated the trailer
-  cannot speak for the whole stream (several members, bytes after the last member, a corrupt
-  length), and when the bytes after the image do not inflate (a damaged or foreign tail), the
-  check is not made: such files read as gzip readers that stop at the image's end read them.
+  last block or saves a seek index. When the bytes after the image do not inflate (a damaged or
+  foreign tail), the check is not made: such files read as gzip readers that stop at the image's
+  end read them.
+
+The length in the trailer (ISIZE) is checked the same way for both engines: rapidgzip checks it
+only when its reads happen to end inside its last chunk (a pass whose last read ends exactly at the
+stream's end never looks), indexed_gzip not in this read pattern, so a rapidgzip handle carries a
+length-only check (``crc=False``: rapidgzip checks every member's CRC-32 as it decodes it). When
+the stored length is not the length inflated, the trailer is either damaged or speaks for its own
+member only (several members, bytes after the last one): ``members`` (a zlib pass over every
+member's CRC-32 and length, :func:`lazyvol.gzinflate.verify_members`) decides, and raises the same
+:class:`ChecksumError` whichever engine read the file.
 
 Reads through a saved seek index are not checked (the first pass that saved it was), nor a slice
 read before any full pass (it does not inflate the stream to its end).
@@ -23,6 +31,7 @@ read before any full pass (it does not inflate the stream to its end).
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from collections.abc import Callable
@@ -36,6 +45,7 @@ __all__ = [
     "compression_kind",
     "is_checksum_failure",
     "is_os_failure",
+    "last8",
     "stream_error",
     "trailing_error",
 ]
@@ -108,6 +118,14 @@ def stream_error(where: str, exc: BaseException, hint: str = "") -> FormatError:
     )
 
 
+def last8(path: str, size: int) -> bytes:
+    """The last 8 bytes of the file ``path`` of ``size`` bytes (a gzip trailer)."""
+    if size < 8:
+        return b""
+    with open(path, "rb", buffering=0) as f:
+        return os.pread(f.fileno(), 8, size - 8)
+
+
 def trailing_error(where: object, got: int, start: int, size: int, why: str) -> FormatError:
     """The error of bytes after the last whole gzip member of ``where`` (ending at compressed byte
     ``start`` of ``size``, ``got`` bytes inflated) that start with the gzip magic but are not a
@@ -136,12 +154,34 @@ class StreamCheck:
         Returns the compressed file's last 8 bytes (CRC-32, length modulo 2**32, little-endian).
     """
 
-    __slots__ = ("crc", "data_end", "done", "pos", "tail_read", "trailer", "where")
+    __slots__ = (
+        "check_crc",
+        "crc",
+        "data_end",
+        "done",
+        "members",
+        "pos",
+        "tail_read",
+        "trailer",
+        "where",
+    )
 
-    def __init__(self, where: str, data_end: int, trailer: Callable[[], bytes]) -> None:
+    def __init__(
+        self,
+        where: str,
+        data_end: int,
+        trailer: Callable[[], bytes],
+        *,
+        crc: bool = True,
+        members: Callable[[], None] | None = None,
+    ) -> None:
         self.where = where
         self.data_end = data_end
         self.trailer = trailer
+        #: Fold the CRC-32 (indexed_gzip); ``False``: count the length only (rapidgzip).
+        self.check_crc = crc
+        #: Checks every member's trailer, raising :class:`ChecksumError` (see module doc).
+        self.members = members
         self.pos = 0
         self.crc = 0
         self.done = False
@@ -151,7 +191,7 @@ class StreamCheck:
     def before_read(self, raw: Any, offset: int) -> None:
         """Inflate and fold in the bytes between the checked prefix and ``offset`` (``raw``: an
         engine handle with ``seek``/``readinto``; left positioned at ``offset``)."""
-        if self.done or offset <= self.pos:
+        if self.done or offset <= self.pos or not self.check_crc:
             return
         raw.seek(self.pos)
         self._fold_from(raw, offset - self.pos)
@@ -162,7 +202,9 @@ class StreamCheck:
         if self.done:
             return
         end = offset + len(data)
-        if offset <= self.pos < end:
+        if not self.check_crc:  # (the length alone: where the stream ends)
+            self.pos = max(self.pos, end)
+        elif offset <= self.pos < end:
             self.crc = zlib.crc32(data[self.pos - offset :], self.crc)
             self.pos = end
         if self.pos >= self.data_end and self.pos >= offset:
@@ -187,7 +229,8 @@ class StreamCheck:
             got = raw.readinto(scratch if n < 0 else scratch[: min(len(scratch), n)])
             if not got:
                 break
-            self.crc = zlib.crc32(scratch[:got], self.crc)
+            if self.check_crc:
+                self.crc = zlib.crc32(scratch[:got], self.crc)
             self.pos += got
             if n > 0:
                 n -= got
@@ -198,8 +241,13 @@ class StreamCheck:
             return
         stored_crc, stored_size = struct.unpack("<II", tail)
         if stored_size != self.pos & 0xFFFFFFFF:
-            return  # the trailer does not describe this whole stream: not checkable
-        if stored_crc != self.crc & 0xFFFFFFFF:
+            # A damaged length, or a trailer of the last member only: every member decides.
+            if self.members is not None:
+                self.members()
+            return
+        if self.check_crc and stored_crc != self.crc & 0xFFFFFFFF:
+            if self.members is not None:
+                self.members()  # (the same error as any engine's, naming the member)
             raise ChecksumError(
                 f"{self.where}: the gzip stream fails its own checksum (CRC-32 of the "
                 f"{self.pos} inflated bytes {self.crc & 0xFFFFFFFF:#010x}, stored "

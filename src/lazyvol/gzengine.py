@@ -14,6 +14,7 @@ __all__ = [
     "gzip_threads",
     "index_engine",
     "memory_limit",
+    "zlib_can_retry",
 ]
 
 ENGINE_ENV = "LAZYVOL_GZIP_ENGINE"
@@ -175,3 +176,17 @@ def forced_engine_hint(kind: str) -> str:
         "; if the file has bytes after its last gzip member (zero padding, trailing data), which "
         "gzip and nibabel accept, unset LAZYVOL_GZIP_ENGINE=rapidgzip: rapidgzip refuses them"
     )
+
+
+def zlib_can_retry(kind: str) -> bool:
+    """Whether a first pass that engine ``kind`` failed is done again with indexed_gzip (zlib):
+    after rapidgzip, when indexed_gzip is installed and rapidgzip is not forced. rapidgzip
+    refuses bytes after the last gzip member (zero padding, trailing data) that gzip, zlib and
+    nibabel accept; a stream that is really corrupt fails there too, with the same typed error."""
+    if kind != "rapidgzip" or _forced() == "rapidgzip":
+        return False
+    try:
+        import indexed_gzip  # noqa: F401
+    except ImportError:
+        return False
+    return True

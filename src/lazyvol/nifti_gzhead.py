@@ -13,7 +13,8 @@ from typing import Any
 from . import _io
 from ._location import Location
 from .errors import FormatError, UnsupportedError
-from .gzcheck import compression_kind, trailing_error
+from .gzcheck import compression_kind
+from .gzinflate import inflate
 from .sources import SourceStamp
 
 __all__ = [
@@ -25,9 +26,6 @@ __all__ = [
     "is_gzipped",
     "read_head",
 ]
-
-#: Compressed bytes fetched per read while inflating a header (one ranged request for a URL).
-_HEAD_CHUNK = 64 * 2**10
 
 
 def is_gzip_name(loc: Location) -> bool:
@@ -61,86 +59,6 @@ def is_gzipped(loc: Location, stamp: SourceStamp, head: bytes | None = None) -> 
             while len(_SNIFFED) > _SNIFFED_KEPT:
                 _SNIFFED.pop(next(iter(_SNIFFED)))
     return known
-
-
-def inflate(
-    loc: Location, stamp: SourceStamp, need: int, *, keep: bool, chunk: int = _HEAD_CHUNK
-) -> bytes | int:
-    """The first ``need`` uncompressed bytes of the gzip file ``loc`` (``keep=True``), or how many
-    it holds, counted up to ``need`` (``keep=False``), streaming in bounded memory.
-
-    Every member in turn, as gzip and nibabel read them; trailing bytes after the last member are
-    ignored. Compressed bytes come through the byte layer, ``chunk`` at a time, each read checked
-    against ``stamp`` (the file's identity at open: its size bounds the stream).
-
-    Raises
-    ------
-    FormatError
-        The stream is corrupt (the message gives how far it got), or ends inside a member before
-        ``need`` bytes (the file is truncated).
-    """
-    size = stamp.size
-    got = 0
-    parts: list[bytes] = []
-    d = zlib.decompressobj(31)
-    pos = 0
-    pending = b""
-    step = min(chunk, 4096)
-    start = at_start = 0  # where the member being read starts (compressed; uncompressed bytes)
-    while got < need:
-        data = pending
-        pending = b""
-        if not data:
-            if pos >= size:
-                break
-            data = _io.read(loc, pos, min(step, size - pos), expect=stamp)
-            pos += len(data)
-            step = min(chunk, step * 2)  # small first (a header), growing for a long stream
-        try:
-            out = d.decompress(data, max(1, min(need - got, 2**24)) if keep else 2**24)
-            while True:
-                got += len(out)
-                if keep:
-                    parts.append(out)
-                if not d.unconsumed_tail or got >= need:
-                    break
-                out = d.decompress(
-                    d.unconsumed_tail, max(1, min(need - got, 2**24)) if keep else 2**24
-                )
-        except zlib.error as exc:
-            if start and got == at_start:  # (not a member: bytes after the last one)
-                raise trailing_error(loc, got, start, size, str(exc)) from exc
-            raise FormatError(
-                f"{loc}: the gzip stream is corrupt after {got} uncompressed bytes ({exc}; "
-                "'incorrect data check' is a CRC-32 mismatch); fetch or copy the file again"
-            ) from exc
-        if pos >= size and not d.eof and got < need and not d.unconsumed_tail:
-            # All input is in: what zlib still holds (part of a match), then the member must end.
-            out = d.flush()[: need - got] if keep else d.flush()
-            got += len(out)
-            if keep:
-                parts.append(out)
-            if not d.eof and got < need and start and got == at_start:
-                raise trailing_error(loc, got, start, size, "")
-            if not d.eof and got < need:
-                raise FormatError(
-                    f"{loc}: truncated: the gzip stream stops after {got} uncompressed bytes, "
-                    f"before its end ({size} compressed bytes: a writer, copy or download that "
-                    "did not finish); write, copy or fetch the file again"
-                )
-            break
-        if d.eof:
-            rest = d.unused_data
-            if len(rest) < 2 and pos < size:  # (a next member's magic may straddle two reads)
-                more = _io.read(loc, pos, min(2 - len(rest), size - pos), expect=stamp)
-                rest, pos = rest + more, pos + len(more)
-            if rest[:2] != b"\x1f\x8b":
-                break  # trailing bytes after the last member are ignored, as gzip does
-            pending, start, at_start = rest, pos - len(rest), got
-            d = zlib.decompressobj(31)
-    if keep:
-        return b"".join(parts)[:need]
-    return got
 
 
 def read_head(loc: Location, n: int, stamp: SourceStamp | None = None) -> bytes:
