@@ -26,6 +26,7 @@ import numpy as np
 
 from .errors import FormatError
 from .nifti_codes import DATA_TYPES, INTENTS, xyzt_unit_names
+from .nifti_extensions import walk_extensions
 from .nifti_text import header_text, text_notes
 
 __all__ = [
@@ -369,65 +370,6 @@ def _shape(rec: np.void, where: str, nifti2: bool) -> tuple[int, ...]:
     return shape
 
 
-def _extensions(
-    head: bytes, rec: np.void, where: str, order: str, single: bool, whole: bool
-) -> tuple[list[dict[str, Any]], bool]:
-    """Walk the extension frames as nibabel does (``Nifti1Extensions.from_fileobj``), raising
-    where nibabel does: a frame that is cut short, or (a single file) runs past ``vox_offset``
-    into the data. Returns each as :data:`EXTENSIONS_KEY` holds it (a NIfTI written from the
-    volume carries them), and whether every one was read. A frame of esize 0 followed by zeros
-    only, up to ``vox_offset``, is padding: the walk stops there, as niftilib (ITK, FSL, AFNI)
-    stops (nibabel fails on it). ``whole``: ``head`` holds every header byte (else the frames
-    reaching past its end are left unread, not refused, those before them kept: the file's size
-    is checked against the data's end anyway)."""
-    size_hdr = int(rec["sizeof_hdr"])
-    flag = head[size_hdr : size_hdr + 4]
-    found: list[dict[str, Any]] = []
-    if len(flag) < 4 or flag[0:1] == b"\x00":
-        return found, True
-    pos = size_hdr + 4
-    vox_offset = float(rec["vox_offset"])
-    left = vox_offset - pos
-    while not single or left >= 16:
-        frame = head[pos : pos + 8]
-        pos += len(frame)
-        if not frame and not single:
-            return found, True
-        if len(frame) != 8 and not whole:
-            return found, False
-        if len(frame) != 8:
-            raise FormatError(
-                f"{where}: invalid NIfTI/Analyze header (NIfTI extensions): failed to read "
-                "extension header; the header is corrupt or cut short"
-            )
-        esize = int(np.frombuffer(frame[:4], dtype=order + "i4")[0])
-        end = pos - 8 + int(left) if single else len(head)
-        if esize == 0 and not any(head[pos - 8 : end]):
-            return found, True  # zero padding up to vox_offset: the frames end, as niftilib reads
-        if single and esize > left:
-            raise FormatError(
-                f"{where}: invalid NIfTI header (NIfTI extensions): the extension at byte "
-                f"{pos - 8} (esize {esize}) runs past vox_offset {vox_offset:g} into the image "
-                "data; the header is corrupt"
-            )
-        want = esize - 8
-        content = head[pos : pos + want] if want >= 0 else head[pos:]
-        got = len(content)
-        pos = pos + got
-        if got != want and not whole and pos == len(head):
-            return found, False
-        if got != want:
-            raise FormatError(
-                f"{where}: invalid NIfTI/Analyze header (NIfTI extensions): failed to read "
-                f"extension content (esize {esize}); the header is corrupt or cut short"
-            )
-        # the content as nibabel keeps it: its padding (trailing NULs) stripped
-        code = int(np.frombuffer(frame[4:], dtype=order + "i4")[0])
-        found.append({"code": code, "base64": base64.b64encode(content.rstrip(b"\0")).decode()})
-        left -= esize
-    return found, True
-
-
 #: ``Volume.meta`` key of the header fields a NIfTI source carries into the NIfTI written from it
 #: (:mod:`lazyvol.nifti_carry`), with the affine and shape they were read for.
 CARRIED_KEY = "nifti_fields"
@@ -436,8 +378,9 @@ CARRIED_PLAIN = ("intent_code", "intent_p1", "intent_p2", "intent_p3", "cal_min"
 #: Carried key: each header extension as ``{"code": ecode, "base64": content}`` (JSON text: a
 #: store's and a cache entry's metadata hold the same), written back as it was.
 EXTENSIONS_KEY = "extensions"
-#: Carried key: True when extensions past the header bytes read at open were left unread (those
-#: before them are kept); a NIfTI written from the volume lacks them (the writers warn).
+#: Carried key: True when extensions past the header bytes read at open, or past the first
+#: :data:`~lazyvol.nifti_extensions.MAX_EXTENSIONS`, were left unread (those before them are
+#: kept); a NIfTI written from the volume lacks them (the writers warn).
 EXTENSIONS_UNREAD_KEY = "extensions_unread"
 
 
@@ -484,7 +427,7 @@ def _meta_fields(
     rec: np.void, extensions: list[dict[str, Any]] | None = None, every: bool = True
 ) -> dict[str, Any]:
     """The header entries of ``Volume.meta`` (as :func:`lazyvol.nifti_header.header_meta` gives
-    them for a nibabel header), with the ``extensions`` read (:func:`_extensions`; ``every``:
+    them for a nibabel header), with the ``extensions`` read (:func:`~lazyvol.nifti_extensions.walk_extensions`; ``every``:
     none left unread)."""
     out: dict[str, Any] = {}
     descrip = header_text(rec, "descrip")
@@ -550,7 +493,9 @@ def parse_nifti(head: bytes, where: str, *, single: bool, whole: bool = True) ->
     raw = np.frombuffer(head[: dtype.itemsize], dtype=dtype)[0]
     rec = raw.copy()
     _fix(rec, where, nifti2)
-    extensions, every = _extensions(head, rec, where, order, single, whole)
+    extensions, every = walk_extensions(
+        head, int(rec["sizeof_hdr"]), float(rec["vox_offset"]), where, order, single, whole
+    )
     shape = _shape(rec, where, nifti2)
     disk = DATA_TYPES[int(rec["datatype"])]
     assert disk is not None

@@ -529,16 +529,18 @@ def _warn_stored_values(meta: dict[str, Any], where: str, what: str, readers: st
 
 def _warn_dropped_extensions(vol: Volume, dest: str) -> None:
     """Warn when a NIfTI written from ``vol`` leaves out some of its source's header extensions:
-    those past the header bytes read at open, or a CIFTI-2 extension and intent
-    (:func:`lazyvol.nifti_carry.cifti_dropped`)."""
+    those past the header bytes read at open or past the first ones kept, or a CIFTI-2 extension
+    and intent (:func:`lazyvol.nifti_carry.cifti_dropped`)."""
     fields = vol.meta.get(CARRIED_KEY)
     if isinstance(fields, dict) and fields.get(EXTENSIONS_UNREAD_KEY):
+        from .nifti_extensions import MAX_EXTENSIONS
         from .nifti_header import MAX_HEADER_BYTES
 
         _warn_user(
             f"lazyvol: {dest}: the source's header extensions past the first "
-            f"{MAX_HEADER_BYTES // 2**20} MiB of its header were not read at open: they are not "
-            "written (those before them are); nibabel's nib.save(nib.load(src), ...) keeps them",
+            f"{MAX_HEADER_BYTES // 2**20} MiB of its header, or past its first {MAX_EXTENSIONS} "
+            "extensions, were not read at open: they are not written (those before them are); "
+            "nibabel's nib.save(nib.load(src), ...) keeps them",
             RuntimeWarning,
         )
     if cifti_dropped(vol.meta, vol.affine, vol.shape):
