@@ -36,14 +36,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import _blockpool, _fsutil, handles
+from . import _blockpool, handles
 from ._warn import warn as _warn_user
 from .config import cache_dir
-from .errors import FormatError, LazyvolError
+from .errors import FormatError, LazyvolError, SourceChangedError
 from .gzahead import ReadAhead, read_from
 from .gzcheck import (
     ChecksumError,
     StreamCheck,
+    content_sample,
     is_os_failure,
     last8,
 )
@@ -70,15 +71,15 @@ from .gzindex_format import (
     GZ_MAX_POINTS,
     GZ_SPACING,
     RESOURCE_ERRNOS,
-    MissingWindows,
     WindowTap,
     gz_spacing,
     import_index,
     index_points,
-    thin_index,
+    thin_index,  # noqa: F401  (gz_remote takes it from here)
     warn_failed,
 )
 from .gzindex_format import index_sizes as _index_sizes
+from .gzindex_format import save_index as _save_index
 from .gzinflate import engine_error, verify_members
 from .sources import SourceStamp
 
@@ -107,8 +108,9 @@ MAX_HANDLES = 8
 
 @dataclass(frozen=True)
 class GzSource:
-    """One gzip file as it was when opened: its identity and how many uncompressed bytes the
-    reader needs (``data_end``)."""
+    """One gzip file as it was when opened: its identity, how many uncompressed bytes the
+    reader needs (``data_end``) and a sample of its bytes (``tail``:
+    :func:`~lazyvol.gzcheck.content_sample`, taken at open)."""
 
     path: str
     size: int
@@ -116,17 +118,20 @@ class GzSource:
     ino: int
     ctime_ns: int
     data_end: int
+    tail: bytes = b""
 
     @classmethod
     def of(cls, path: str, data_end: int, st: os.stat_result | None = None) -> GzSource:
         st = os.stat(path) if st is None else st
+        size, path = int(st.st_size), os.path.abspath(path)
         return cls(
-            os.path.abspath(path),
-            int(st.st_size),
+            path,
+            size,
             int(st.st_mtime_ns),
             int(st.st_ino),
             int(st.st_ctime_ns),
             int(data_end),
+            content_sample(path, size),
         )
 
     def stamp(self) -> SourceStamp:
@@ -135,10 +140,13 @@ class GzSource:
 
 
 def index_path(src: GzSource) -> Path:
-    """Where the seek index of ``src`` lives (named by the source's full identity)."""
+    """Where the seek index of ``src`` lives (named by the source's full identity and the sample
+    of its bytes taken at open)."""
     ident = (
         os.fsencode(src.path) + f"\0{src.size}\0{src.mtime_ns}\0{src.ino}\0{src.ctime_ns}".encode()
     )
+    if src.tail:
+        ident += b"\0" + src.tail
     key = hashlib.sha256(ident).hexdigest()[:32]
     return cache_dir() / "gzindex" / f"{key}.gzidx"
 
@@ -151,29 +159,6 @@ def index_fits(path: Path, src: GzSource) -> bool:
     at least the bytes the reader needs."""
     sizes = _index_sizes(path)
     return sizes is not None and sizes[0] == src.size and sizes[1] >= src.data_end
-
-
-def _save_index(handle: _Handle, target: Path, uncompressed_bytes: int) -> None:
-    """Save ``handle``'s seek index as ``target``, thinned to :func:`index_points` points,
-    atomically (temporary file, rename): from the windows a rapidgzip first pass copied
-    (:class:`~lazyvol.gzindex_format.WindowTap`) when it has them all, else from the engine's
-    exported index."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _fsutil.sweep_folder(str(target.parent))  # what killed saves left (a live save's are kept)
-    if handle.tap is not None and gz_spacing(uncompressed_bytes) == handle.tap.spacing:
-        try:
-            with _fsutil.atomic_path(str(target)) as tmp:
-                if not handle.call(handle.tap.save, handle.raw, tmp):
-                    raise MissingWindows
-            return
-        except MissingWindows:
-            pass
-    with _fsutil.scratch_file(str(target)) as raw:
-        handle.export_index(raw)
-        with _fsutil.atomic_path(str(target)) as tmp:
-            thin_index(
-                raw, tmp, index_points(uncompressed_bytes), compressed_size=handle.compressed_size
-            )
 
 
 # -- engine handles --------------------------------------------------------------------------------
@@ -352,6 +337,12 @@ class _Entry:
     """Handles of one gzip file in this process."""
 
     def __init__(self, src: GzSource) -> None:
+        now = content_sample(src.path, src.size) if src.tail else b""  # (b"": cannot read now)
+        if now and now != src.tail:
+            raise SourceChangedError(
+                f"{src.path}: the file's bytes changed after it was opened (its size, times and "
+                "inode did not: rewritten in place); open the source again"
+            )
         self.src = src
         self.kind = engine()
         self.cond = threading.Condition()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import _fsutil
 from ._warn import warn as _warn_user
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "index_sizes",
     "kept_points",
     "open_index",
+    "save_index",
     "thin_index",
     "warn_failed",
     "write_index",
@@ -431,3 +433,26 @@ def thin_index(
 
         _write_index(target, csize, usize, window, kept, window_of)
     return len(kept)
+
+
+def save_index(handle: Any, target: Path, uncompressed_bytes: int) -> None:
+    """Save the seek index of ``handle`` (a :mod:`lazyvol.gzaccess` engine handle) as ``target``, thinned to :func:`index_points` points,
+    atomically (temporary file, rename): from the windows a rapidgzip first pass copied
+    (:class:`WindowTap`) when it has them all, else from the engine's
+    exported index."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _fsutil.sweep_folder(str(target.parent))  # what killed saves left (a live save's are kept)
+    if handle.tap is not None and gz_spacing(uncompressed_bytes) == handle.tap.spacing:
+        try:
+            with _fsutil.atomic_path(str(target)) as tmp:
+                if not handle.call(handle.tap.save, handle.raw, tmp):
+                    raise MissingWindows
+            return
+        except MissingWindows:
+            pass
+    with _fsutil.scratch_file(str(target)) as raw:
+        handle.export_index(raw)
+        with _fsutil.atomic_path(str(target)) as tmp:
+            thin_index(
+                raw, tmp, index_points(uncompressed_bytes), compressed_size=handle.compressed_size
+            )

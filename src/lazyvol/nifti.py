@@ -24,6 +24,7 @@ from ._location import Location
 from .chunking import PlanArray, normalize_chunks, plan_array
 from .config import check_volume_bytes
 from .errors import FormatError, SourceNotFoundError
+from .gzcheck import content_sample
 from .nifti_codes import field_label
 from .nifti_fields import ParsedHeader, vox_offset_error
 from .nifti_gzhead import compressed_error, data_compression, is_gzipped
@@ -226,9 +227,18 @@ def open_nifti(
         compressed=compressed,
         header=head if head != stamp else None,
         # (the stream at open, beside a stamp a same-size replacement may keep)
-        gz_tail=gz_remote.stream_tail(data_loc, stamp) if compressed else b"",
+        gz_tail=_stream_sample(data_loc, stamp) if compressed else b"",
     )
     return _volume(loc, {first, head}, hdr, plan, chunks, scale)
+
+
+def _stream_sample(data: Location, stamp: SourceStamp) -> bytes:
+    """What tells the gzip stream opened from another of the same stamp: a remote object's
+    trailer where its stamp cannot (:func:`lazyvol.gz_remote.stream_tail`), a local file's
+    :func:`lazyvol.gzcheck.content_sample` (its seek index's name, checked at its first read)."""
+    if data.is_remote:
+        return gz_remote.stream_tail(data, stamp)
+    return content_sample(os.path.abspath(data.url), stamp.size)
 
 
 #: Default bytes per chunk of a gzip-compressed image (an explicit ``LAZYVOL_CHUNK_SIZE`` /

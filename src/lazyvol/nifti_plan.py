@@ -53,7 +53,9 @@ class NiftiPlan:
     compressed: bool
     #: The header file's stamp at open when it is another file (a pair's ``.hdr``), else None.
     header: SourceStamp | None = None
-    #: A remote gzip stream's trailer read at open (:func:`lazyvol.gz_remote.stream_tail`).
+    #: What tells the gzip stream opened from another of its stamp: a remote one's trailer
+    #: (:func:`lazyvol.gz_remote.stream_tail`), a sample of a local one's bytes
+    #: (:func:`lazyvol.gzcheck.content_sample`).
     gz_tail: bytes = b""
 
     @property
@@ -81,7 +83,7 @@ class NiftiPlan:
         """The local gzip source this plan reads, as it was when opened."""
         st = self.stamp
         return gzaccess.GzSource(
-            self.loc.url, st.size, st.mtime_ns, st.inode, st.ctime_ns, self.data_end
+            self.loc.url, st.size, st.mtime_ns, st.inode, st.ctime_ns, self.data_end, self.gz_tail
         )
 
     def remote_gz(self) -> gz_remote.RemoteGz:
