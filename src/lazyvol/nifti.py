@@ -113,7 +113,7 @@ def _check_sizes(
             )
         return
     reach = size * _MAX_DEFLATE_RATIO  # the most uncompressed bytes the file can hold
-    isize = gzip_isize(data, stamp)
+    isize = gzip_isize(data, stamp, header=loc)
     # A trailer no member of this file could have written (ISIZE beyond what its bytes inflate
     # to, knowable for files under 4 MiB): the last bytes are not a trailer. A file cut short
     # (or bytes after the last member): inflate it through the data, cheap at that size. The

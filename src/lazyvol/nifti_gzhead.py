@@ -24,6 +24,7 @@ __all__ = [
     "inflate",
     "is_gzip_name",
     "is_gzipped",
+    "not_gzip_error",
     "read_head",
 ]
 
@@ -135,6 +136,29 @@ def _damaged_gz_message(loc: Location, start: bytes) -> str:
         )
         + "; restore it from the original or re-export it"
     )
+
+
+def not_gzip_error(loc: Location, head: bytes, header: Location | None = None) -> FormatError:
+    """The error of a data file named ``.gz`` whose first bytes ``head`` are not gzip's: another
+    compression, or none (voxels, or a cut file); ``header``: the pair's header file, gzipped,
+    whose name the data file's follows."""
+    kind = compression_kind(head[:6])
+    what = f"{kind}-compressed" if kind else f"not compressed (it starts {head[:4].hex(' ')})"
+    where = f"{loc} (data of {header})" if header is not None and header != loc else str(loc)
+    if len(head) < 18:
+        what = f"{len(head)} bytes long, too short for a gzip stream"
+    name = loc.name
+    plain = name[:-3]
+    if kind and kind != "gzip":
+        fix = f"{_DECOMPRESS.get(kind, 'decompress it')}, name it {plain} and gzip it"
+    elif header is not None and header != loc:
+        fix = (
+            f"the pair's files are both gzipped or neither: gzip it (`mv {name} {plain} && gzip "
+            f"{plain}`), or gunzip {header.name} and name this one {plain}"
+        )
+    else:
+        fix = f"rename it {plain} (or gzip it)"
+    return FormatError(f"{where}: named .gz but the file is {what}, not gzip; {fix}")
 
 
 def compressed_error(loc: Location, kind: str, header: Location | None = None) -> FormatError:
@@ -288,15 +312,16 @@ _DECOMPRESS = {
 }
 
 
-def gzip_isize(loc: Location, stamp: SourceStamp) -> int | None:
+def gzip_isize(loc: Location, stamp: SourceStamp, header: Location | None = None) -> int | None:
     """Uncompressed size modulo 2**32 from a single-member gzip trailer, None if unknowable.
 
     In a file of several members, the trailer gives the last member's size only. The reads are
-    checked against ``stamp`` (the file's identity at open)."""
+    checked against ``stamp`` (the file's identity at open). ``header``: the pair's header file
+    when ``loc`` is its data file (named in the error of a data file that is not gzip)."""
     size = stamp.size
     head = _io.read(loc, 0, min(18, size), expect=stamp)
     if len(head) < 18 or compression_kind(head) != "gzip":
-        raise FormatError(f"{loc}: not a gzip file (bad magic bytes); is it really .gz?")
+        raise not_gzip_error(loc, head, header)
     if head[3] & 0x04:  # FEXTRA: BGZF and other multi-member writers; the trailer is per member
         return None
     return int.from_bytes(_io.read(loc, size - 4, 4, expect=stamp), "little")
