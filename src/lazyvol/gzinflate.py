@@ -74,6 +74,15 @@ def inflate(
                     d.unconsumed_tail, max(1, min(need - got, 2**24)) if keep else 2**24
                 )
         except zlib.error as exc:
+            if str(exc).endswith("header crc mismatch"):  # (FHCRC set: a CRC-16 of the header)
+                raise FormatError(
+                    f"{loc}: the header of its gzip member starting at compressed byte {start} "
+                    "fails its own CRC-16 (the FHCRC flag is set): its header bytes (file name, "
+                    "comment, extra field) were altered or the writer computed it wrongly; GNU "
+                    "gzip and Python's gzip module do not check it: if `gzip -t` accepts the "
+                    "file, recompress it (`gzip -dc FILE | gzip > NEW.nii.gz`), else fetch or "
+                    "copy it again"
+                ) from exc
             if start and got == at_start:  # (not a member: bytes after the last one)
                 raise trailing_error(loc, got, start, size, str(exc)) from exc
             failed = _TRAILER_FIELDS.get(str(exc).rpartition(": ")[2])
@@ -85,8 +94,8 @@ def inflate(
                     "file); fetch or copy it again"
                 ) from exc
             raise FormatError(
-                f"{loc}: the gzip stream is corrupt after {got} uncompressed bytes ({exc}; "
-                "'incorrect data check' is a CRC-32 mismatch); fetch or copy the file again"
+                f"{loc}: the gzip stream is corrupt after {got} uncompressed bytes ({exc}); "
+                "fetch or copy the file again"
             ) from exc
         if pos >= size and not d.eof and got < need and not d.unconsumed_tail:
             # All input is in: what zlib still holds (part of a match), then the member must end.
