@@ -436,10 +436,10 @@ def thin_index(
 
 
 def save_index(handle: Any, target: Path, uncompressed_bytes: int) -> None:
-    """Save the seek index of ``handle`` (a :mod:`lazyvol.gzaccess` engine handle) as ``target``, thinned to :func:`index_points` points,
-    atomically (temporary file, rename): from the windows a rapidgzip first pass copied
-    (:class:`WindowTap`) when it has them all, else from the engine's
-    exported index."""
+    """Save the seek index of ``handle`` (a :mod:`lazyvol.gzaccess` engine handle) as ``target``,
+    thinned to :func:`index_points` points, atomically (temporary file, rename): from the windows
+    a rapidgzip first pass copied (:class:`WindowTap`) when it has them all, else from the
+    engine's exported index."""
     target.parent.mkdir(parents=True, exist_ok=True)
     _fsutil.sweep_folder(str(target.parent))  # what killed saves left (a live save's are kept)
     if handle.tap is not None and gz_spacing(uncompressed_bytes) == handle.tap.spacing:

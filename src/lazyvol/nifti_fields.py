@@ -427,8 +427,8 @@ def _meta_fields(
     rec: np.void, extensions: list[dict[str, Any]] | None = None, every: bool = True
 ) -> dict[str, Any]:
     """The header entries of ``Volume.meta`` (as :func:`lazyvol.nifti_header.header_meta` gives
-    them for a nibabel header), with the ``extensions`` read (:func:`~lazyvol.nifti_extensions.walk_extensions`; ``every``:
-    none left unread)."""
+    them for a nibabel header), with the ``extensions`` read
+    (:func:`~lazyvol.nifti_extensions.walk_extensions`; ``every``: none left unread)."""
     out: dict[str, Any] = {}
     descrip = header_text(rec, "descrip")
     if descrip:
