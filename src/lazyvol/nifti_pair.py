@@ -36,7 +36,14 @@ def near_miss(missing: Location) -> str:
         names = sorted(os.listdir(folder or "."))
     except OSError:
         return ""
-    found = [n for n in names if n.lower() in (stem + kind, stem + kind + ".gz") and n != name]
+    other = ".hdr" if kind == ".img" else ".img"
+    found = [
+        n
+        for n in names
+        if n.lower() in (stem + kind, stem + kind + ".gz")
+        and n != name
+        and not _paired(n[: len(stem)], name[: len(stem)], other, names)
+    ]
     if not found:
         return ""
     if found[0].lower().endswith(".gz") != gz:
@@ -49,11 +56,32 @@ def near_miss(missing: Location) -> str:
     )
 
 
+def _swapped(suffix: str, old: str, new: str) -> str:
+    """The suffix ``new`` for a name ending in ``suffix`` (``old`` in some case), by nibabel's
+    rule (``filename_parser.types_filenames``): the type (``.img`` for ``.HDR``) upper case when
+    the found one is all upper case, lower case when all lower, else as given; a compression
+    suffix kept as found (``.HDR.gz`` -> ``.IMG.gz``, ``.hdr.GZ`` -> ``.img.GZ``), or added in the
+    type's case."""
+    old_gz, new_gz = old.lower().endswith(".gz"), new.lower().endswith(".gz")
+    found = suffix[:-3] if old_gz else suffix
+    wanted = new[:-3] if new_gz else new
+    if found == found.upper():
+        wanted, gz = wanted.upper(), ".GZ"
+    elif found == found.lower():
+        wanted, gz = wanted.lower(), ".gz"
+    else:
+        gz = ".gz"
+    if new_gz:
+        wanted += suffix[-3:] if old_gz else gz
+    return wanted
+
+
 def swap_suffix(loc: Location, old: str, new: str) -> Location:
-    """``loc`` with its name's suffix ``old`` (any case) replaced by ``new`` in the same case."""
+    """``loc`` with its name's suffix ``old`` (any case) replaced by ``new``, in the case
+    nibabel gives the other file of a pair (:func:`_swapped`)."""
     name = loc.name
     stem, suffix = name[: -len(old)], name[-len(old) :]
-    repl = new.upper() if suffix.isupper() else new
+    repl = _swapped(suffix, old, new)
     if loc.is_remote:
         from urllib.parse import urlsplit, urlunsplit
 
@@ -67,6 +95,17 @@ def swap_suffix(loc: Location, old: str, new: str) -> Location:
         path = parts.path[: len(parts.path) - len(name)] + stem + repl
         return Location(urlunsplit(parts._replace(path=path)), loc.options)
     return Location(loc.url[: len(loc.url) - len(name)] + stem + repl)
+
+
+def _paired(own: str, stem: str, other: str, names: list[str]) -> bool:
+    """Whether a candidate of stem ``own`` belongs to another image: its stem is not the missing
+    file's ``stem`` (it differs in case) and a file of its own stem and the ``other`` kind (any
+    case, plain or gzipped) is there, its pair; not a file to rename."""
+    if own == stem:
+        return False
+    return any(
+        n[: len(own)] == own and n[len(own) :].lower() in (other, other + ".gz") for n in names
+    )
 
 
 def _remote_near_miss(missing: Location) -> str:
