@@ -3,8 +3,9 @@
 
 Modules: :mod:`.request` (validated arguments), :mod:`.parts` (typed partial results),
 :mod:`.blocks` (block tasks), :mod:`.merge` (merges), :mod:`.passes` (passes over the chunks),
-:mod:`.percentiles` (order statistics), :mod:`.spread` (M2 past float64), :mod:`.finalise` (the
-result), :mod:`.result` (:class:`VolumeStats`), :mod:`.limits`.
+:mod:`.percentiles` (order statistics), :mod:`.spread` (M2 past float64), :mod:`.bounds` (what
+the extremes bound), :mod:`.finalise` (the result), :mod:`.result` (:class:`VolumeStats`),
+:mod:`.limits`.
 
 :func:`stats` reads every chunk once and reduces it to a small *partial* (counts, extremes, sums,
 mean and sum of squared deviations, value counts or a histogram); partials are merged in a tree

@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from .._warn import warn as _warn_user
 from . import limits
+from .bounds import spread_cap
 from .parts import (
     SUM_SCALE,
     CountsPart,
@@ -97,6 +98,8 @@ def finalise(
             cols.std = np.sqrt(cols.var)
             var, std = spread_moments(m, spread.rows, spread.scale, spread.found, req.ddof)
             cols.var[spread.rows], cols.std[spread.rows] = var, std
+        if not m.integer:
+            _within_bounds(cols, m, req)
         if req.q:
             passes += _moments_percentiles(cols, m, edges, req, run_select)
     return _result(cols, m, edges, req, kshape, passes)
@@ -165,6 +168,25 @@ def _moments_rows(cols: _Columns, m: MomentsPart, req: StatsRequest) -> None:
         same &= np.isfinite(m.vmin)
     cols.mean = np.where(same, m.vmin, cols.mean).astype(np.float64)
     cols.var = np.where(same & (dof > 0), 0.0, cols.var)
+
+
+def _within_bounds(cols: _Columns, m: MomentsPart, req: StatsRequest) -> None:
+    """Hold each row's rounded mean and spread within what its extremes bound exactly
+    (:mod:`~lazyvol._stats.bounds`): at the edge of float64's range a rounding past them made a
+    spread of exactly ``max`` ``inf``, a mean fall below every value."""
+    with np.errstate(invalid="ignore"):
+        lo, hi = m.vmin.astype(np.float64), m.vmax.astype(np.float64)
+        rows = np.flatnonzero((m.n > 0) & np.isfinite(lo) & np.isfinite(hi))
+    if not len(rows):
+        return
+    lo, hi = lo[rows], hi[rows]
+    cols.mean[rows] = np.clip(cols.mean[rows], lo, hi)
+    cap = spread_cap(lo, hi, m.n[rows], req.ddof)
+    with np.errstate(over="ignore", invalid="ignore"):
+        var_cap = np.nextafter(cap * cap, np.inf)
+        cols.var[rows] = np.where(cols.var[rows] > var_cap, var_cap, cols.var[rows])
+        if cols.std is not None:
+            cols.std[rows] = np.where(cols.std[rows] > cap, cap, cols.std[rows])
 
 
 def _values(x: npt.NDArray[Any], has: npt.NDArray[np.bool_]) -> list[Scalar | None]:
