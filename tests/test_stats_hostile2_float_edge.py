@@ -88,3 +88,15 @@ def test_per_row_std_of_a_two_point_series_at_the_edge() -> None:
     want = np.full((3, 4, 5), MAX)
     want[0, 0, 0] = 0.5
     assert np.array_equal(res.std, want)
+
+
+@pytest.mark.parametrize("value", [MAX, -MAX, 1e308, 1e200, 3e160])
+@pytest.mark.parametrize(("n", "chunk"), [(17, 10), (52, 43), (52, 34), (100, 13), (100, 61)])
+def test_a_constant_volume_of_huge_values_has_no_spread(value: float, n: int, chunk: int) -> None:
+    """Its spread is 0 exactly and its mean the value (not NaN: the spread pass took such rows,
+    the rounding of their chunk means making their M2 inf, and their zero width its scale)."""
+    arr = np.full(n, value)
+    arr[n // 2] = np.nan  # (NaN is left out, as numpy's nanstd)
+    res = _stats(arr, chunk)
+    assert (res.mean, res.std, res.var) == (value, 0.0, 0.0)
+    assert res.count == n - 1

@@ -56,9 +56,16 @@ class Spread:
 
 
 def overflowed(m: MomentsPart) -> IntArray:
-    """Rows (indexes) of floating-point values, all finite, whose M2 passed float64."""
+    """Rows (indexes) of floating-point values, all finite and not all equal, whose M2 passed
+    float64.
+
+    Rows of one value have no spread (finalise gives them 0), though their M2 may be ``inf``:
+    a chunk's mean of values 1e200 (their rounded sum over the count) is off them by some
+    1e184, whose square passes float64. This pass's scale, from their zero width, overflowed
+    their scaled mean and made their std NaN."""
     with np.errstate(invalid="ignore"):
-        finite = np.isfinite(m.vmin.astype(np.float64)) & np.isfinite(m.vmax.astype(np.float64))
+        lo, hi = m.vmin.astype(np.float64), m.vmax.astype(np.float64)
+        finite = np.isfinite(lo) & np.isfinite(hi) & (lo != hi)
     rows: IntArray = np.flatnonzero((m.n > 0) & finite & np.isfinite(m.mean) & ~np.isfinite(m.m2))
     return rows
 
