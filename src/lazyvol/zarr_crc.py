@@ -146,7 +146,9 @@ def _with_fast_crc(codecs: Any, checked: bool = False) -> tuple[Any, ...]:
 
 
 def open_array_fast(store: Any, checked: bool = False) -> Any:
-    """``zarr.open_array(store, mode="r")`` whose crc32c checks use :func:`crc32c` (same result).
+    """``zarr.open_array(store, mode="r")`` whose crc32c checks use :func:`crc32c` (same result)
+    and whose Blosc frames are checked against their headers before they are decoded
+    (:func:`lazyvol.zarr_blosc.with_checked_blosc`).
 
     ``checked``: the store is a :func:`VerifiedStore` that checks every crc32c of the bytes it
     returns (in the pass that reads them), so decoding only drops the 4 bytes.
@@ -155,14 +157,16 @@ def open_array_fast(store: Any, checked: bool = False) -> Any:
     from zarr.core.array import AsyncArray
     from zarr.core.metadata import ArrayV3Metadata
 
+    from .zarr_blosc import with_checked_blosc
+
     arr = zarr.open_array(store=store, mode="r")
-    meta = arr.metadata
-    if not isinstance(meta, ArrayV3Metadata):
+    meta = with_checked_blosc(arr.metadata)
+    if isinstance(meta, ArrayV3Metadata):
+        fast = _with_fast_crc(meta.codecs, checked)
+        if not all(a is b for a, b in zip(fast, meta.codecs)):
+            meta = copy.copy(meta)
+            object.__setattr__(meta, "codecs", fast)
+    if meta is arr.metadata:
         return arr
-    fast = _with_fast_crc(meta.codecs, checked)
-    if all(a is b for a, b in zip(fast, meta.codecs)):
-        return arr
-    new_meta = copy.copy(meta)
-    object.__setattr__(new_meta, "codecs", fast)
     aa = arr.async_array
-    return zarr.Array(AsyncArray(new_meta, aa.store_path, aa.config))
+    return zarr.Array(AsyncArray(meta, aa.store_path, aa.config))
