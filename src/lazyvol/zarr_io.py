@@ -54,6 +54,7 @@ from .errors import (
     UnknownOptionError,
     UnsupportedError,
 )
+from .ome_dimension_names import check_dimension_names
 from .scaling import apply_scale, check_cast, nifti_scaling
 from .sources import HEADER_FILES_KEY
 from .volume import Volume
@@ -482,7 +483,7 @@ def _open_ome(root: StoreRoot, ome: dict[str, Any], chunks: Any, level: int, sca
             f"{root.display}: array {lvl.path!r} has {len(arr_meta['shape'])} axes, OME lists "
             f"{lvl.ndim}"
         )
-    _check_dimension_names(root, lvl, arr_meta)
+    check_dimension_names(root.display, lvl, arr_meta)
     if level != 0:
         lvl = _check_level_extent(root, ome, lvl, arr_meta)
     raw = _nifti_zarr_header(root)
@@ -532,29 +533,6 @@ def _check_level_extent(
         RuntimeWarning,
     )
     return replace(lvl, meta=dict(lvl.meta, level_disagreement=problem))
-
-
-def _check_dimension_names(root: StoreRoot, lvl: Any, arr_meta: dict[str, Any]) -> None:
-    """The array's Zarr ``dimension_names`` must not put the space axes in another order than
-    the OME axes do (OME-NGFF 0.5: they MUST match): one of the two is wrong about which axis is
-    x and which z, and reading by the OME order would swap voxel sizes and orientation silently.
-    Other differences (``time`` for ``t``, names missing) are not judged."""
-    dims = arr_meta.get("dimension_names")
-    if not isinstance(dims, list) or len(dims) != lvl.ndim:
-        return
-    ome = [""] * lvl.ndim
-    for vol_ax, disk_ax in enumerate(lvl.order):
-        ome[disk_ax] = str(lvl.meta["axes"][vol_ax]).lower()
-    space = {"x", "y", "z"}
-    if any(
-        isinstance(d, str) and d.lower() in space and o in space and d.lower() != o
-        for d, o in zip(dims, ome)
-    ):
-        raise UnsupportedError(
-            f"{root.display} (array {lvl.path!r}): its dimension_names {dims} put the space "
-            f"axes in another order than the OME axes {ome} (OME-NGFF requires them to match); "
-            "lazyvol cannot tell which is right; write the store with matching names"
-        )
 
 
 def _nifti_zarr_scaling(root: StoreRoot, raw: bytes, scale: bool) -> tuple[float, float]:
