@@ -1,5 +1,6 @@
-"""Why an OME-Zarr collection (a bioformats2raw collection, an HCS plate or well) opens as no
-volume, and which of its images to open instead (the refusal :mod:`lazyvol.zarr_io` raises)."""
+"""Why an OME-Zarr collection (a bioformats2raw collection, an HCS plate or well, a labels group)
+opens as no volume, and which of its images to open instead (the refusal :mod:`lazyvol.zarr_io`
+raises)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ def not_an_image(
     parent_attrs: Callable[[], dict[str, Any]] | None = None,
 ) -> str:
     """Why the group ``attrs`` of ``store`` open as no volume, and what to open instead: one image
-    of a bioformats2raw collection or one field of an OME-Zarr HCS plate, or zarr itself.
+    of a bioformats2raw collection, one field of an OME-Zarr HCS plate, one label image of a
+    labels group, or zarr itself.
     ``attrs_of(path)``: the attributes of the group at ``path`` in the store (a plate's first
     well's, whose images name its fields), ``{}`` when unreadable; ``parent_attrs()``: those of
     the group holding the store (a plate, when the store is one of its rows), ``{}`` likewise."""
@@ -42,6 +44,14 @@ def not_an_image(
     elif isinstance(ome.get("well"), dict):
         inner = _first_field(ome["well"]) or "0"
         what = "an OME-Zarr HCS well (one image per field of view)"
+    elif _label_names(ome.get("labels")):
+        names = _label_names(ome.get("labels"))
+        inner = names[0]
+        listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        what = (
+            f"an OME-Zarr labels group (its label images: {listed}; the image they label is the "
+            "group holding it)"
+        )
     else:
         if _xarray_of_lazyvol(attrs):
             # (ds.to_zarr of a dataset xr.open_dataset(..., engine="lazyvol") made: reopened with
@@ -72,6 +82,13 @@ def _xarray_of_lazyvol(attrs: dict[str, Any]) -> bool:
         and all(isinstance(v, int | float) for v in affine)
         and isinstance(attrs.get("source"), str)
     )
+
+
+def _label_names(labels: Any) -> list[str]:
+    """The label images an OME-Zarr labels group lists (its ``labels``: paths inside it)."""
+    if not isinstance(labels, list):
+        return []
+    return [n for n in labels if isinstance(n, str) and n and not n.startswith(("/", "."))]
 
 
 def _first_field(well: Any) -> str | None:
