@@ -287,8 +287,10 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
             raise _crc_failure(plan, disk_index, where, exc) from exc
         if plan.root.is_remote:
             raise plan.root.translate(exc, plan.array, "reading chunk data") from None
+        key = _failing_chunk(plan, disk_index)
+        what = f" (chunk file {plan.root.where(plan.array + '/' + key)})" if key else ""
         raise FormatError(
-            f"{where}: reading the chunk data failed: {type(exc).__name__}: {exc}"
+            f"{where}: reading the chunk data failed{what}: {type(exc).__name__}: {exc}"
         ) from exc
     if _remote_foreign_replaced(plan):  # (after the read: a rewrite during it is seen too)
         raise _replaced(where)
@@ -301,19 +303,58 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
     return out
 
 
+#: Most chunks of a block whose decoding failed that are decoded one by one to name the one.
+_MOST_TRIED = 64
+
+
+def _failing_chunk(plan: ZarrPlan, disk_index: tuple[slice, ...]) -> str | None:
+    """The key of the first chunk (a shard, for a sharded array) of the block ``disk_index`` that
+    fails to read alone, or None (none found, or more than :data:`_MOST_TRIED` chunks): a
+    block spans many chunk files, and the message names the damaged one."""
+    try:
+        arr = _cached_array(plan.root, plan.array, plan.token, plan.manifest_sha256)
+        grid = tuple(arr.shards or arr.chunks)
+        shape = tuple(arr.shape)
+        ranges = [
+            range(s.start // g, (s.stop - 1) // g + 1)
+            for s, g in zip(disk_index, grid, strict=True)
+        ]
+        if math.prod(len(r) for r in ranges) > _MOST_TRIED:
+            return None
+        for coords in itertools.product(*ranges):
+            box = tuple(
+                slice(c * g, min((c + 1) * g, n))
+                for c, g, n in zip(coords, grid, shape, strict=True)
+            )
+            try:
+                arr[box]
+            except Exception:  # (the failure the block met, or another of this chunk's)
+                return str(arr.metadata.encode_chunk_key(coords))
+            finally:
+                zi.forget_verified(arr)
+    except Exception:  # (naming the chunk is a courtesy: never a failure of its own)
+        return None
+    return None
+
+
 def _crc_failure(
     plan: ZarrPlan, disk_index: tuple[slice, ...], where: str, exc: Exception
 ) -> IntegrityError:
     """IntegrityError for zarr's crc32c failure, naming the damaged chunk file when it is found."""
     keys = _chunk_keys(plan, disk_index)
-    try:
-        bad = zi.locate_damage(
-            lambda k: plan.root.read(f"{plan.array}/{k}"),
-            keys,
-            _array_meta(plan.root, plan.array),
-        )
-    except LazyvolError:
-        bad = None
+    if plan.manifest_sha256 is None:
+        # (another writer's layout: inner chunks of a shard need not carry a crc32c, which
+        # locate_damage takes for damage; each chunk decoded alone tells)
+        bad = _failing_chunk(plan, disk_index)
+    else:
+        try:
+            bad = zi.locate_damage(
+                lambda k: plan.root.read(f"{plan.array}/{k}"),
+                keys,
+                _array_meta(plan.root, plan.array),
+            )
+        except LazyvolError:
+            bad = None
     what = (
         f"chunk {bad}" if bad else f"one of chunks {', '.join(keys[:4])}{' ...' * (len(keys) > 4)}"
     )
