@@ -59,3 +59,23 @@ def test_a_chunk_file_that_does_not_decode_is_named(
     others = [p for p in Path(store, "0").rglob("*") if p.is_file() and p != victim]
     for other in others:  # (no other file blamed)
         assert str(other.relative_to(Path(store, "0"))) not in message.replace(key, "")
+
+
+@pytest.mark.parametrize(
+    ("fmt", "shards", "key"),
+    [(2, False, "1.1.0"), (3, False, "c/1/1/0"), (3, True, "c/1/0/0")],
+    ids=["v2", "v3", "v3-sharded"],
+)
+@pytest.mark.parametrize("compressor", ["zstd", "none"])
+def test_an_empty_chunk_file_is_refused_never_read_as_absent(
+    tmp_path: Path, fmt: int, shards: bool, key: str, compressor: str
+) -> None:
+    """A chunk or shard file of 0 bytes (truncated, or a copy that stopped): an empty shard read
+    as a shard without inner chunks, every value of it the fill value, silently (zarr-python
+    reads it so too)."""
+    store = _store(tmp_path / "s.zarr", fmt, compressor, shards)
+    victim = Path(store, "0", *key.split("/"))
+    victim.write_bytes(b"")
+    with pytest.raises(lv.FormatError, match="empty file") as err:
+        lv.open(store).compute()
+    assert str(victim) in str(err.value)

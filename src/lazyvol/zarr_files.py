@@ -104,6 +104,7 @@ def read_store_file(
     *,
     root: str | None = None,
     inside: str | None = None,
+    chunk: bool = False,
 ) -> bytes:
     """The bytes of the store's file ``path`` (``byte_range``: zarr's request, else all of it).
 
@@ -111,6 +112,8 @@ def read_store_file(
     the store's folder; a read of more than :func:`max_file_bytes` is then allowed up to
     :func:`shard_file_bound` of the array the file belongs to (a shard read whole). ``inside``:
     the store's folder, for the look for a link leading to no file (``root`` when not given).
+    ``chunk``: the file is a chunk or shard, which no codec encodes to nothing (a chunk never
+    written has no file), so an empty one is damage, never an absent chunk.
 
     Raises
     ------
@@ -118,7 +121,8 @@ def read_store_file(
         No such file (zarr and the reader take it as absent).
     FormatError
         Not a regular file (a FIFO, a device such as ``/dev/zero``, a directory), a link that
-        leads to no file (:func:`dangling_link`: never read as absent), or unreadable.
+        leads to no file (:func:`dangling_link`: never read as absent), an empty ``chunk``, or
+        unreadable.
     ResourceLimitError
         The bytes to read are more than :func:`max_file_bytes` and than the shard's bound.
     """
@@ -142,6 +146,13 @@ def read_store_file(
                 f"{path}: the store's {what} is a {_file_kind(st.st_mode)}, not a regular file; "
                 "lazyvol reads Zarr stores of regular files (replace it with the file it stands "
                 "for)"
+            )
+        if chunk and st.st_size == 0:
+            # (zarr reads an empty shard as one with no inner chunk: every value the fill value)
+            raise FormatError(
+                f"{path}: the store's {what} is an empty file (0 bytes), which no chunk or shard "
+                "encodes to (a chunk never written has no file): it was truncated or not copied "
+                "whole; restore it or write the store again"
             )
         start, stop = _byte_span(byte_range, st.st_size)
         limit = read_limit(path)
@@ -317,6 +328,12 @@ def _what(key: str) -> str:
     )
 
 
+def _is_chunk(key: str) -> bool:
+    """Whether the store key ``key`` names a chunk or shard file (not a metadata file)."""
+    name = key.rsplit("/", 1)[-1]
+    return name not in ("zarr.json", ".zarray", ".zattrs", ".zgroup", ".zmetadata")
+
+
 class _Lazy:
     cls: type | None = None
 
@@ -360,7 +377,12 @@ def _make_store_class() -> type:
             path = os.path.join(self._root, *key.split("/"))
             try:
                 raw = await asyncio.to_thread(
-                    read_store_file, path, _what(key), byte_range, root=self._root
+                    read_store_file,
+                    path,
+                    _what(key),
+                    byte_range,
+                    root=self._root,
+                    chunk=_is_chunk(key),
                 )
             except FileNotFoundError:
                 return None
