@@ -77,7 +77,7 @@ def test_a_cut_blosc_chunk_is_refused_never_read_past(
     keep = {"half": len(raw) // 2, "header-only": 16, "one-byte-short": len(raw) - 1, "empty": 0}
     victim.write_bytes(raw[: keep[cut]])
     vol = lv.open(store)  # (what is wrong is in a chunk: found as it is read)
-    with pytest.raises(FormatError, match="Blosc") as err:
+    with pytest.raises(FormatError, match="Blosc|an empty file") as err:  # (empty: any chunk)
         vol.compute()
     assert store in str(err.value)
 
