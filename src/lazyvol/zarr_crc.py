@@ -147,8 +147,8 @@ def _with_fast_crc(codecs: Any, checked: bool = False) -> tuple[Any, ...]:
 
 def open_array_fast(store: Any, checked: bool = False) -> Any:
     """``zarr.open_array(store, mode="r")`` whose crc32c checks use :func:`crc32c` (same result)
-    and whose Blosc frames are checked against their headers before they are decoded
-    (:func:`lazyvol.zarr_blosc.with_checked_blosc`).
+    and whose Blosc, zstd and LZ4 frames are checked against their headers before they are
+    decoded (:func:`lazyvol.zarr_frames.with_checked_frames`).
 
     ``checked``: the store is a :func:`VerifiedStore` that checks every crc32c of the bytes it
     returns (in the pass that reads them), so decoding only drops the 4 bytes.
@@ -157,10 +157,10 @@ def open_array_fast(store: Any, checked: bool = False) -> Any:
     from zarr.core.array import AsyncArray
     from zarr.core.metadata import ArrayV3Metadata
 
-    from .zarr_blosc import with_checked_blosc
+    from .zarr_frames import with_checked_frames
 
     arr = zarr.open_array(store=store, mode="r")
-    meta = with_checked_blosc(arr.metadata)
+    meta = with_checked_frames(arr.metadata)
     if isinstance(meta, ArrayV3Metadata):
         fast = _with_fast_crc(meta.codecs, checked)
         if not all(a is b for a, b in zip(fast, meta.codecs)):

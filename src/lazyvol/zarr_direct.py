@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .errors import FormatError
+from .zarr_frames import claimed_size
 from .zarr_integrity import read_chunk
 
 __all__ = ["DirectArray", "Layout", "direct_layout"]
@@ -281,7 +282,7 @@ class DirectArray:
         """
         codec = self.layout.codec
         out = np.empty(self.layout.inner, dtype=self.dtype)
-        claimed = body.nbytes if not codec else _claimed_size(codec, body)
+        claimed = body.nbytes if not codec else claimed_size(codec, body)
         if claimed != self._unit_bytes:
             told = (
                 f"is not a {codec} frame that states its decoded size (lazyvol writes it in each)"
@@ -310,30 +311,3 @@ class DirectArray:
                 f"({type(exc).__name__}: {exc}); the store was written wrongly; write it again"
             ) from exc
         return out
-
-
-def _claimed_size(codec: str, body: memoryview) -> int | None:
-    """The decoded size a ``blosc`` or ``zstd`` frame's header states (None: it states none, or
-    ``body`` is not such a frame).
-
-    blosc (c-blosc 1 format): a 16-byte header whose bytes 4-7 are the decoded size and bytes
-    12-15 the frame's length, little-endian.
-    zstd (RFC 8878, 3.1.1.1): the magic number, the frame header descriptor, then an optional
-    window descriptor and dictionary ID, then the Frame_Content_Size field (0, 1, 2, 4 or 8 bytes;
-    a 2-byte value is stored minus 256).
-    """
-    head = bytes(body[:18])
-    if codec == "blosc":
-        if len(head) < 16 or int.from_bytes(head[12:16], "little") != body.nbytes:
-            return None  # bytes 12-15 are the frame's own length: this is no blosc frame
-        return int.from_bytes(head[4:8], "little")
-    if len(head) < 5 or head[:4] != b"\x28\xb5\x2f\xfd":
-        return None
-    fhd = head[4]
-    single = bool(fhd & 0x20)
-    at = 5 + (0 if single else 1) + (0, 1, 2, 4)[fhd & 0x03]
-    size = (1 if single else 0, 2, 4, 8)[fhd >> 6]
-    if size == 0 or len(head) < at + size:
-        return None
-    value = int.from_bytes(head[at : at + size], "little")
-    return value + 256 if size == 2 else value

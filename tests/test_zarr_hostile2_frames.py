@@ -1,4 +1,6 @@
-"""Blosc-compressed Zarr stores written by zarr-python (v2 ``compressor``, v3 ``blosc`` codec, in
+"""Compressed Zarr stores written by zarr-python whose frames' headers do not match their chunks.
+
+Blosc-compressed stores (v2 ``compressor``, v3 ``blosc`` codec, in
 shards too) whose chunk bytes do not hold the frame their Blosc header states.
 
 c-blosc decodes from the frame's header alone: a chunk file cut short, or a shard index giving an
@@ -6,6 +8,10 @@ inner chunk fewer bytes (or bytes past the shard's end), had it read memory beyo
 the block came back as garbage that changed from read to read, or by chance as another chunk's
 bytes, with no error (zarr-python reads such stores so too). Such chunks are a FormatError naming
 the store and the Blosc frame; whole frames of every layout still read as zarr-python reads them.
+
+zstd frames (Frame_Content_Size) and numcodecs' LZ4 chunks (a 4-byte size) whose header claims
+more decoded bytes than the chunk has sized numcodecs' allocation from that claim (2**40: a 1 TiB
+allocation, a MemoryError): refused unallocated, naming the claim.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import numcodecs
 import numpy as np
 import pytest
 import zarr
-from zarr.codecs import BloscCodec, BytesCodec, TransposeCodec
+from zarr.codecs import BloscCodec, BytesCodec, TransposeCodec, ZstdCodec
 
 import lazyvol as lv
 from lazyvol.errors import FormatError
@@ -77,7 +83,7 @@ def test_a_cut_blosc_chunk_is_refused_never_read_past(
     keep = {"half": len(raw) // 2, "header-only": 16, "one-byte-short": len(raw) - 1, "empty": 0}
     victim.write_bytes(raw[: keep[cut]])
     vol = lv.open(store)  # (what is wrong is in a chunk: found as it is read)
-    with pytest.raises(FormatError, match="Blosc|an empty file") as err:  # (empty: any chunk)
+    with pytest.raises(FormatError, match=r"Blosc|an empty file") as err:  # (empty: any chunk)
         vol.compute()
     assert store in str(err.value)
 
@@ -131,7 +137,7 @@ def test_a_shard_index_that_does_not_point_at_a_whole_blosc_frame_is_refused(
         tmp_path / "x.zarr", data, 3, chunks=(1, 4, 4), shards=(3, 8, 8), compressors=BloscCodec()
     )
     _rewrite_index(_chunk_files(store)[0], 3 * 2 * 2, edit)
-    with pytest.raises(FormatError, match="Blosc frame"):
+    with pytest.raises(FormatError, match="blosc frame that does not match its chunk"):
         lv.open(store).compute()
 
 
@@ -194,3 +200,46 @@ def test_the_v2_metadata_keeps_its_compressor_configuration(tmp_path: Path) -> N
 
     arr = open_array_fast(zarr.storage.LocalStore(os.path.join(store, "0")))
     assert arr.metadata.compressor.get_config() == zarray["compressor"]
+
+
+def _zstd_claiming(raw: bytes, size: int) -> bytes:
+    """A zstd frame whose Frame_Content_Size field says ``size`` (8 bytes), the rest unchanged."""
+    fhd = raw[4]
+    assert raw[:4] == b"\x28\xb5\x2f\xfd" and fhd & 0x20 and not fhd & 0xC3  # (1-byte size)
+    return raw[:4] + bytes([fhd | 0xC0]) + size.to_bytes(8, "little") + raw[6:]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "codec", "shards"),
+    [(2, "zstd", False), (3, "zstd", False), (3, "zstd", True), (2, "lz4", False)],
+    ids=["v2-zstd", "v3-zstd", "v3-zstd-sharded", "v2-lz4"],
+)
+def test_a_frame_claiming_a_huge_decoded_size_is_refused_unallocated(
+    tmp_path: Path, fmt: int, codec: str, shards: bool
+) -> None:
+    data = np.indices((6, 8, 10)).sum(0).astype("uint16")
+    if codec == "lz4":
+        compressor: object = numcodecs.LZ4()
+    else:
+        compressor = numcodecs.Zstd() if fmt == 2 else ZstdCodec()
+    kw = {"chunks": (1, 4, 5), "shards": (3, 8, 10)} if shards else {"chunks": (3, 4, 5)}
+    store = _store(tmp_path / "x.zarr", data, fmt, compressors=compressor, **kw)
+    victim = _chunk_files(store)[0]
+    raw = victim.read_bytes()
+    if shards:  # (the first inner chunk, its index entry grown by the 7 bytes added)
+        n_inner = 3 * 2 * 2
+        index = np.frombuffer(raw[-(n_inner * 16 + 4) : -4], "<u8").reshape(n_inner, 2).copy()
+        first = int(np.argmin(index[:, 0]))
+        start, length = (int(v) for v in index[first])
+        body = _zstd_claiming(raw[start : start + length], 2**40)
+        index[first, 1] = len(body)
+        index[index[:, 0] > start, 0] += len(body) - length
+        head = raw[:start] + body + raw[start + length : -(n_inner * 16 + 4)]
+        packed = index.astype("<u8").tobytes()
+        victim.write_bytes(head + bytes(numcodecs.CRC32C().encode(packed)))
+    elif codec == "lz4":
+        victim.write_bytes((2**31 - 1).to_bytes(4, "little") + raw[4:])
+    else:
+        victim.write_bytes(_zstd_claiming(raw, 2**40))
+    with pytest.raises(FormatError, match=f"its {codec} header states [0-9]+ decoded bytes"):
+        lv.open(store).compute()
