@@ -336,6 +336,13 @@ def _require_axes(store: str, ome: dict[str, Any], level: int) -> None:
     if not isinstance(ms, dict):
         return
     version = ms.get("version", ome.get("version"))
+    if "axes" not in ms and "coordinateSystems" in ms:
+        raise UnsupportedError(
+            f"{store}: OME-Zarr multiscales (version {version!r}) state their axes in "
+            "'coordinateSystems' and their transformations between coordinate systems (OME-NGFF "
+            "0.6, RFC-5), which lazyvol does not read yet; write the image as OME-Zarr 0.5 "
+            "('axes' and a 'scale' per dataset), or read the arrays with zarr"
+        )
     if "axes" not in ms:
         if version is None or str(version) in ("0.1", "0.2"):
             raise UnsupportedError(
