@@ -399,10 +399,18 @@ def read_multiscales(store: str, ome: dict[str, Any], level: int) -> OmeLevel:
     units = [a.get("unit") if isinstance(a, dict) else None for a in axes]
     nd = len(axes)
     space = [i for i, t in enumerate(types) if t == "space"]
-    if len(space) != 3 or space != list(range(nd - 3, nd)):
+    if len(space) != 3:
         raise UnsupportedError(
             f"{store}: OME-Zarr axes {names} need exactly three trailing space axes for a volume "
             "(a 2-D image states no slice thickness, which lazyvol does not invent); use zarr"
+        )
+    if space != list(range(nd - 3, nd)):
+        after = [str(names[i]) for i in range(space[0], nd) if i not in space]
+        raise UnsupportedError(
+            f"{store}: OME-Zarr axes {names} put {', '.join(map(repr, after))} after a space "
+            "axis; OME-NGFF orders them time, then channel or custom, then space (z, y, x), "
+            "and lazyvol reads the three space axes last, as stored, not reordered; write the "
+            "array with its space axes last, or read it with zarr"
         )
     _check_names(store, names, space)
     # disk (.., z, y, x) -> volume (x, y, z, ..): i = x, j = y, k = z
