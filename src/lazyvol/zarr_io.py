@@ -58,8 +58,8 @@ from .ome_dimension_names import check_dimension_names
 from .scaling import apply_scale, check_cast, nifti_scaling
 from .sources import HEADER_FILES_KEY
 from .volume import Volume
-from .zarr_chunk_keys import misplaced_chunks
 from .zarr_collections import not_an_image, parent_attrs
+from .zarr_foreign_array import check_foreign_array
 from .zarr_meta import (
     FORMAT,
     FORMAT_VERSION,
@@ -485,7 +485,7 @@ def _open_ome(root: StoreRoot, ome: dict[str, Any], chunks: Any, level: int, sca
             f"{lvl.ndim}"
         )
     check_dimension_names(root.display, lvl, arr_meta)
-    _check_chunk_keys(root, lvl.path)
+    check_foreign_array(root, lvl.path, arr_meta)
     if level != 0:
         lvl = _check_level_extent(root, ome, lvl, arr_meta)
     raw = _nifti_zarr_header(root)
@@ -502,22 +502,6 @@ def _open_ome(root: StoreRoot, ome: dict[str, Any], chunks: Any, level: int, sca
     return make_volume(
         root, lvl.path, arr_meta, chunks, False, georef, order=lvl.order, scaling=scaling
     )
-
-
-def _check_chunk_keys(root: StoreRoot, array: str) -> None:
-    """A local array's chunk files must be where its metadata puts them
-    (:func:`lazyvol.zarr_chunk_keys.misplaced_chunks`): otherwise every chunk reads as absent."""
-    if root.is_remote:
-        return
-    for name in ("zarr.json", ".zarray"):
-        try:
-            doc = _json.loads(root.read(f"{array}/{name}"))
-        except (OSError, ValueError, LazyvolError):
-            continue
-        problem = misplaced_chunks(os.path.join(root.path, *array.split("/")), doc)
-        if problem is not None:
-            raise FormatError(f"{root.where(array + '/' + name)}: {problem}")
-        return
 
 
 def _check_level_extent(

@@ -1,0 +1,62 @@
+"""A foreign Zarr array's ``fill_value`` that its floating-point dtype cannot hold.
+
+The fill value is what every chunk never written reads as. zarr-python casts a ``fill_value``
+of ``1e40`` for a ``float32`` array (``float32``'s largest is about ``3.4e38``) to ``inf``, with
+numpy's "overflow encountered in cast" warning escaping, and reads such chunks as ``inf``: a
+value no writer of that array stored. :func:`fill_problem` tells such metadata at open.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+__all__ = ["fill_problem"]
+
+#: String fill values of floating-point types (Zarr v2 and v3) that are not numbers in decimal.
+_WORDS = frozenset({"NaN", "Infinity", "-Infinity"})
+
+
+def _dtype(doc: dict[str, Any]) -> np.dtype[Any] | None:
+    name = doc.get("dtype") if doc.get("zarr_format") == 2 else doc.get("data_type")
+    if not isinstance(name, str):
+        return None
+    try:
+        return np.dtype(name)
+    except TypeError:
+        return None
+
+
+def fill_problem(doc: dict[str, Any]) -> str | None:
+    """What is wrong with the ``fill_value`` of the array metadata ``doc`` (a ``.zarray`` or an
+    array's ``zarr.json``) of a floating-point dtype: a finite number past the dtype's range;
+    None otherwise (other dtypes: zarr refuses an integer out of range itself)."""
+    dtype = _dtype(doc)
+    if dtype is None or dtype.kind != "f":
+        return None
+    fill = doc.get("fill_value")
+    if isinstance(fill, bool) or fill is None:
+        return None
+    if isinstance(fill, str):
+        if fill in _WORDS or fill.lower().startswith("0x"):  # (hex: the bits themselves)
+            return None
+        try:
+            value = float(fill)
+        except ValueError:
+            return None
+    elif isinstance(fill, (int, float)):
+        value = float(fill) if not isinstance(fill, int) or abs(fill) < 2**1024 else math.inf
+    else:
+        return None
+    top = float(np.finfo(dtype).max)
+    with np.errstate(over="ignore"):  # (rounded to the dtype as zarr casts it: 3.4028235e38,
+        cast = dtype.type(value)  # float32's largest printed short, is float32's largest)
+    if (math.isfinite(value) or isinstance(fill, int)) and not np.isfinite(cast):
+        return (
+            f"its fill_value {fill!r} does not fit {dtype.name} (largest {top:g}): every chunk "
+            f"never written would read as {'-' if value < 0 else ''}inf; the metadata is "
+            f"corrupt; state a fill value {dtype.name} holds"
+        )
+    return None
