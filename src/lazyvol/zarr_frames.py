@@ -19,8 +19,8 @@ store, array, block and chunk file) when its header states more decoded bytes th
 (Blosc: other than its chunk has; zstd frames may be several, each smaller), or, for Blosc, a
 frame longer than its bytes. Bytes after a whole Blosc frame are left, as c-blosc leaves them.
 :func:`with_checked_frames` gives an opened array's metadata with these codecs in place of
-zarr's (Zarr v3 ``blosc`` and ``zstd``, in shards too) and numcodecs' (a Zarr v2
-``compressor``: Blosc, Zstd, LZ4), same configurations.
+zarr's (Zarr v3 ``blosc`` and ``zstd``, and ``numcodecs.blosc`` / ``.zstd`` / ``.lz4``, in shards
+too) and numcodecs' (a Zarr v2 ``compressor``: Blosc, Zstd, LZ4), same configurations.
 """
 
 from __future__ import annotations
@@ -174,23 +174,61 @@ def _cls(fmt: int, codec: str) -> type:
     return _CLASSES[fmt, codec]
 
 
-def _v3_codecs(codecs: Any) -> tuple[Any, ...]:
+def _numcodecs_kind(codec: Any) -> str | None:
+    """The frame kind of a numcodecs codec in a Zarr v3 array (``numcodecs.blosc``, ...)."""
+    name = getattr(codec, "codec_name", None)
+    config = getattr(codec, "codec_config", None)
+    if not isinstance(name, str) or not isinstance(config, dict):
+        return None
+    kind = name.removeprefix("numcodecs.")
+    return kind if name.startswith("numcodecs.") and kind in _V2 else None
+
+
+def _checked_numcodecs(codec: Any, kind: str, chunk_bytes: int | None) -> Any:
+    """A copy of the numcodecs codec ``codec`` (Zarr v3) decoding through a checked numcodecs
+    codec of its configuration; ``chunk_bytes``: its chunk's decoded size, None when another
+    dtype may be stored (then bounded by the widest)."""
+    checked = _cls(2, kind)(**{k: v for k, v in codec.codec_config.items() if k != "id"})
+    return _with_bound(codec, checked, chunk_bytes)
+
+
+def _with_bound(codec: Any, checked: Any, chunk_bytes: int | None) -> Any:
+    if chunk_bytes is not None:
+        checked._expected = chunk_bytes
+    out = copy.copy(codec)
+    out.__dict__["_codec"] = checked  # (the cached property its decode calls)
+    return out
+
+
+def _v3_codecs(codecs: Any, chunk_shape: tuple[int, ...], itemsize: int) -> tuple[Any, ...]:
     import dataclasses
 
     import zarr.codecs
-    from zarr.codecs import ShardingCodec
+    from zarr.abc.codec import ArrayArrayCodec
+    from zarr.codecs import ShardingCodec, TransposeCodec
 
+    retyped = any(
+        isinstance(c, ArrayArrayCodec) and not isinstance(c, TransposeCodec) for c in codecs
+    )
+    chunk_bytes = None if retyped else math.prod(chunk_shape) * itemsize
     out = []
     for c in codecs:
         kind = next((k for k, n in _V3.items() if type(c) is getattr(zarr.codecs, n)), None)
+        numcodecs_kind = _numcodecs_kind(c)
         if kind is not None:
             fields = {f.name: getattr(c, f.name) for f in dataclasses.fields(c) if f.init}
             out.append(_cls(3, kind)(**fields))
+        elif numcodecs_kind is not None:
+            checked = _checked_numcodecs(c, numcodecs_kind, chunk_bytes)
+            if chunk_bytes is None:
+                checked._codec._most = math.prod(chunk_shape) * max(itemsize, _WIDEST_ITEM)
+            out.append(checked)
         elif isinstance(c, ShardingCodec):
+            inner = tuple(c.chunk_shape)
             out.append(
                 ShardingCodec(
                     chunk_shape=c.chunk_shape,
-                    codecs=_v3_codecs(c.codecs),
+                    codecs=_v3_codecs(c.codecs, inner, itemsize),
                     index_codecs=c.index_codecs,
                     index_location=c.index_location,
                 )
@@ -207,7 +245,12 @@ def with_checked_frames(meta: Any) -> Any:
     from zarr.core.metadata import ArrayV2Metadata, ArrayV3Metadata
 
     if isinstance(meta, ArrayV3Metadata):
-        codecs = _v3_codecs(meta.codecs)
+        try:
+            grid = tuple(int(n) for n in meta.chunk_grid.chunk_shape)  # type: ignore[attr-defined]
+            itemsize = meta.dtype.to_native_dtype().itemsize
+        except (AttributeError, TypeError, ValueError):
+            return meta  # (a grid or dtype not known here: zarr's codecs as they are)
+        codecs = _v3_codecs(meta.codecs, grid, itemsize)
         if all(a is b for a, b in zip(codecs, meta.codecs, strict=True)):
             return meta
         v3 = copy.copy(meta)
