@@ -56,3 +56,20 @@ def test_a_labels_group_names_a_label_image_to_open(
     hinted = message.rsplit("e.g. ", 1)[1]
     want = np.asarray(zarr.open_array(str(Path(hinted) / "0"), mode="r")[...])
     np.testing.assert_array_equal(lv.open(hinted).compute(), want.T)
+
+
+@pytest.mark.parametrize("version", ["0.4", "0.5"])
+@pytest.mark.parametrize("value", [[], {}, "", None])
+def test_an_empty_multiscales_is_named_not_called_absent(
+    tmp_path: Path, version: str, value: object
+) -> None:
+    """'multiscales': [] (a writer stopped before its image) was refused as a store with no
+    'multiscales' attribute, 'open it with zarr directly'."""
+    fmt = 3 if version == "0.5" else 2
+    group = zarr.open_group(str(tmp_path / "s.zarr"), mode="w", zarr_format=fmt)
+    group.create_array("0", data=np.zeros((2, 3, 4), "uint8"))
+    attrs = {"multiscales": value}
+    group.attrs.update({"ome": {"version": "0.5", **attrs}} if fmt == 3 else attrs)
+    with pytest.raises(lv.FormatError, match=r"'multiscales' = .* lists no image") as err:
+        lv.open(str(tmp_path / "s.zarr"))
+    assert "with zarr directly" not in str(err.value)

@@ -53,6 +53,12 @@ def not_an_image(
             "group holding it)"
         )
     else:
+        if "multiscales" in ome:  # (present, but no image in it: [] or not a list)
+            return (
+                f"{store}: OME-Zarr attribute 'multiscales' = {ome['multiscales']!r:.80} lists "
+                "no image (OME-NGFF: a list of at least one multiscale image, its axes and "
+                "datasets); the OME metadata is corrupt or unfinished; write it again"
+            )
         if _xarray_of_lazyvol(attrs):
             # (ds.to_zarr of a dataset xr.open_dataset(..., engine="lazyvol") made: reopened with
             # the engine, it got the generic refusal below)
