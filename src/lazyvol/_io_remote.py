@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from ._io_local import short_read
 from ._location import Location
@@ -469,8 +470,9 @@ def _http_info(fs: Any, loc: Location) -> dict[str, Any]:
     """An HTTP(S) object's size and validators: its HEAD's, else (a HEAD refused or stating no
     size: a body sent in chunks, a URL signed for GET only) those of the answer to a GET of its
     first byte (``Content-Range: bytes 0-0/SIZE``, or a ``200``'s ``Content-Length``), whose
-    failure is raised (a HEAD answered 404 or 410 is final: no such object, as fsspec's isfile
-    took one GET's 404 for). fsspec's ``info`` fell back to a GET of the whole object there, started
+    failure is raised (a HEAD answered 404 or 410 is final, no such object, from a server known
+    to answer HEADs: :func:`_serves_head`; a server routing GET only may answer any HEAD so).
+    fsspec's ``info`` fell back to a GET of the whole object there, started
     for every stamp (a web folder served in chunks was sent whole at open); a size is never
     taken from an encoded answer."""
 
@@ -484,9 +486,10 @@ def _http_info(fs: Any, loc: Location) -> dict[str, Any]:
         # fsspec's info follows it, not answered by the redirect's headers and a second GET)
         head_kw = {"allow_redirects": True, **kw}
         async with session.head(url, headers=headers, **head_kw) as r:
-            if r.status in (404, 410):  # (no such object: a HEAD refused is 403/405/501)
+            if r.status in (404, 410) and _serves_head(loc.url):  # (no such object)
                 fs._raise_not_found_for_status(r, loc.url)
             if r.status < 400:
+                _serves_head(loc.url, True)
                 found.update(_stated(r.headers, r.status == 200))
                 if found["size"] is not None:
                     return found
@@ -504,6 +507,26 @@ def _http_info(fs: Any, loc: Location) -> dict[str, Any]:
     except (ValueError, TypeError) as exc:  # (a request aiohttp refuses to make, raised as
         raise FileNotFoundError(loc.url) from exc  # fsspec's info raised it: translate says so)
     return got
+
+
+#: Origins (scheme and host) whose server answered a HEAD with a success (last 4096 kept).
+_HEAD_ORIGINS: dict[str, None] = {}
+_HEAD_LOCK = threading.Lock()
+
+
+def _serves_head(url: str, served: bool = False) -> bool:
+    """Whether the server of ``url`` answered a HEAD with a success in this process (recorded
+    when ``served``). Some servers route GET only (a HEAD answered 404 or 410 as any method they
+    do not route; fsspec's ``info`` asks by GET after any failed HEAD): a HEAD's 404 is final
+    only from a server known to answer HEADs, else a GET of the first byte asks again."""
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}".lower()
+    with _HEAD_LOCK:
+        if served:
+            _HEAD_ORIGINS[origin] = _HEAD_ORIGINS.pop(origin, None)
+            while len(_HEAD_ORIGINS) > 4096:
+                del _HEAD_ORIGINS[next(iter(_HEAD_ORIGINS))]
+        return origin in _HEAD_ORIGINS
 
 
 def _stated(headers: Mapping[str, str], whole: bool) -> dict[str, Any]:

@@ -198,11 +198,14 @@ def test_a_store_file_that_is_not_there_costs_one_request(tmp_path, hostile_serv
     """4199d91 asked for each absent store file (the manifests a store may have, a format-2
     .zarray beside zarr.json) by HEAD and, on its 404, by a GET of its first byte: two requests
     each where fsspec's isfile sent one (4 more at every open of a remote store). A HEAD's 404
-    is final; a HEAD refused (405, or 403 from a URL signed for GET only) still asks by GET."""
+    is final from a server that has answered a HEAD (one routing GET only may answer every HEAD
+    404: tests/remote/test_hostile2_head.py); a HEAD refused (405, or 403 from a URL signed for
+    GET only) still asks by GET."""
     from lazyvol.zarr_store import StoreRoot
 
     _sharded_store(tmp_path, hostile_server)
     root = StoreRoot.of(f"{hostile_server.url}/s.zarr")
+    assert root.exists("zarr.json")  # (the server answers HEADs)
     hostile_server.log.clear()
     assert not root.exists("lazyvol-manifest.json")
     assert [e[0] for e in hostile_server.log] == ["HEAD"]
