@@ -5,6 +5,7 @@ both)."""
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from ._remote_errors import remote_deadline, remote_timeout
@@ -57,6 +58,8 @@ def with_timeouts(
         config.setdefault("connect_timeout", timeout)
         config.setdefault("read_timeout", timeout)
         config.setdefault("retries", {"max_attempts": 3, "mode": "standard"})
+        if total is not None:
+            config.setdefault("http_session_cls", _deadline_session(total))
         opts["config_kwargs"] = config
     elif protocol in ("gs", "gcs"):
         import aiohttp
@@ -69,3 +72,53 @@ def with_timeouts(
             ),
         )
     return opts
+
+
+class DeadlineTimeout(Exception):
+    """An S3 request that did not end within ``LAZYVOL_REMOTE_DEADLINE`` (its message says so).
+    Not a :class:`TimeoutError`, nor botocore's ``ReadTimeoutError``: botocore and s3fs would try
+    it again (three attempts each, nested: fifteen deadlines for one request), where a server
+    sending a few bytes at a time sends as slowly the next time."""
+
+
+@lru_cache(maxsize=8)
+def _deadline_session(total: float) -> type:
+    """aiobotocore's HTTP session class (``AioConfig(http_session_cls=...)``) whose every request
+    ends ``total`` seconds after it began, its answer's body included (aiohttp's ``total``
+    timeout; botocore's ``connect_timeout`` and ``read_timeout`` bound a stall only), raising
+    :class:`DeadlineTimeout`: an S3 prefix's listing, an object's HEAD and every other request
+    s3fs makes, as the byte layer's own S3 reads are bounded (:mod:`lazyvol._s3_range`)."""
+    import asyncio
+
+    import aiohttp
+    from aiobotocore.httpsession import AIOHTTPSession
+
+    class DeadlineSession(AIOHTTPSession):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            stall: aiohttp.ClientTimeout = vars(self)["_timeout"]  # (its stall limits)
+            self._timeout = aiohttp.ClientTimeout(
+                total=total, sock_connect=stall.sock_connect, sock_read=stall.sock_read
+            )
+
+        def _get_request_timeout(self, request: Any) -> aiohttp.ClientTimeout | None:
+            got = super()._get_request_timeout(request)  # (a request's own read timeout)
+            if got is None:
+                return None
+            return aiohttp.ClientTimeout(
+                total=total, sock_connect=got.sock_connect, sock_read=got.sock_read
+            )
+
+        async def send(self, request: Any) -> Any:
+            began = asyncio.get_running_loop().time()
+            try:
+                return await super().send(request)
+            except Exception as exc:
+                late = asyncio.get_running_loop().time() - began >= total
+                if late and "timeout" in type(exc).__name__.lower():
+                    raise DeadlineTimeout(
+                        f"no whole answer within LAZYVOL_REMOTE_DEADLINE={total:g} s"
+                    ) from exc
+                raise
+
+    return DeadlineSession
