@@ -14,7 +14,7 @@ storage options) and take an answer only when it is the range asked:
   never the object; a large object so read warns once per URL (:class:`RuntimeWarning`), since
   every read then downloads the object up to the end of its range;
 - any ``Content-Encoding`` but identity is refused (``Accept-Encoding: identity`` is sent);
-- the answer's ``ETag`` (else ``Last-Modified``) is compared with the stamp taken at open, so a
+- the answer's ``ETag`` and ``Last-Modified`` are compared with the stamp taken at open, so a
   replaced object raises :class:`~lazyvol.errors.SourceChangedError` whether or not the server
   honours ``If-Match`` (sent with a strong ETag all the same: a server that honours it refuses a
   changed object with 412); an answer without an ETag when the stamp has one has the object
@@ -39,6 +39,7 @@ from ._io_local import short_read
 from ._io_remote import (
     _etag,
     _mtime_ns,
+    _same_time,
     changed,
     filesystem,
     fs_path,
@@ -335,17 +336,19 @@ def _check_validators(want: Want, headers: Mapping[str, str]) -> bool:
                 f"{got_tag}); open the source again"
             )
         weak = tag.startswith("W/") or got_tag.startswith("W/")
-        if not weak:
-            return False
-        # A weak ETag may stay while the bytes change (RFC 9110: never a check of byte ranges):
-        # the Last-Modified time must also be the one at open.
+    # The Last-Modified time must also be the one at open, as :func:`changed` compares a HEAD's:
+    # a weak ETag may stay while the bytes change (RFC 9110: never a check of byte ranges), and
+    # so does the strong one of a server whose tag names no content (a fixed or path-derived
+    # tag), If-Match passed: the bytes of a new version were read at the old offsets.
     modified = _mtime_ns({"Last-Modified": headers.get("Last-Modified")})
-    if expect.mtime_ns and modified and modified != expect.mtime_ns:
+    if expect.mtime_ns and modified and not _same_time(modified, expect.mtime_ns):
         raise SourceChangedError(
             f"{want.loc.display}: the object changed after it was opened (Last-Modified "
             f"{headers.get('Last-Modified')} is not the time it had at open); open the source "
             "again"
         )
+    if tag and got_tag and not weak:
+        return False
     if weak and expect.mtime_ns and modified:
         return False  # the tag and the time a HEAD would give, both checked on this answer
     return bool(tag)
