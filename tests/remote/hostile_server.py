@@ -53,10 +53,13 @@ class Hostile:
     stall: float = 0.0  # seconds to wait before answering (GET and HEAD)
     hangup: bool = False  # close the connection without answering (a restarting server) ...
     hangup_times: int | None = None  # ... up to the Nth request only (None: all)
-    #: the first N GETs send half their body, then the connection is closed (a proxy or load
-    #: balancer dropping it mid-transfer)
+    #: the first N GETs send half their body (with ``chunked``: in one chunk, no last chunk),
+    #: then the connection is closed (a proxy or load balancer dropping it mid-transfer)
     cut_times: int = 0
     chunked: bool = False  # bodies sent in chunks (Transfer-Encoding), no Content-Length at all
+    #: a Content-Length this many bytes off the body sent (negative: it says fewer bytes than
+    #: sent; positive: more, the connection closed after the body), Content-Range honest
+    length_lie: int = 0
     ignore_if_match: bool = False
     redirect_to: str = ""  # a 302 to this path for every request (itself: a redirect loop)
     #: GETs answered from these bytes (with their own ETag), HEADs from ``data``: a cache or a
@@ -212,12 +215,15 @@ def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
             if obj.chunked:
                 self.send_header("Transfer-Encoding", "chunked")
             else:
-                self.send_header("Content-Length", str(len(payload)))
+                self.send_header("Content-Length", str(max(0, len(payload) + obj.length_lie)))
             for k, v in headers.items():
                 self.send_header(k, v)
             self.end_headers()
-            if body and n <= obj.cut_times and not obj.chunked:
-                self.wfile.write(payload[: len(payload) // 2])
+            if body and n <= obj.cut_times:
+                half = payload[: len(payload) // 2]
+                if obj.chunked:  # (no last chunk: the body ends early)
+                    half = b"%x\r\n%s\r\n" % (len(half), half) if half else b""
+                self.wfile.write(half)
                 self.wfile.flush()
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
@@ -234,6 +240,10 @@ def _handler(st: HostileServer) -> type[BaseHTTPRequestHandler]:
                             self.wfile.write(piece)
                     if obj.chunked:
                         self.wfile.write(b"0\r\n\r\n")
+                    if obj.length_lie:
+                        self.wfile.flush()
+                        self.close_connection = True
+                        self.connection.shutdown(socket.SHUT_RDWR)
                 except (BrokenPipeError, ConnectionResetError):  # the client had what it needed
                     self.close_connection = True
             return status
