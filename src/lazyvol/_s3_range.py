@@ -81,27 +81,24 @@ async def s3_get(
     """Bytes ``start``-``stop - 1`` of ``loc`` (fewer when the object ends first): a
     ``GetObject`` (and one per missing rest of a shorter answer), its body read only when the
     answer is that range (:func:`_not_the_range`) of the object ``expect`` names when given
-    (:func:`_not_the_object`), within ``LAZYVOL_REMOTE_DEADLINE`` when set (botocore's timeouts
-    limit a stall only: a server sending a byte now and then never ends)."""
+    (:func:`_not_the_object`), each answer within ``LAZYVOL_REMOTE_DEADLINE`` when set
+    (botocore's timeouts limit a stall only: a server sending a byte now and then never ends).
+
+    The bytes asked come in one ``GetObject``, then one per missing rest when the answer is a
+    shorter ``206`` of an object that holds more (HTTP lets a server send fewer bytes than asked;
+    some gateways cap each answer): as the byte layer's HTTP(S) reads, at most
+    :data:`MAX_PIECES` answers, each its own request for the deadline (as an HTTP(S) read's
+    follow-ups are: a gateway capping answers at 100 bytes had a 48 kB read refused as too
+    slow, its 480 quick answers counted as one request). Fewer bytes when the object ends
+    first."""
     if stop <= start:
         return b""
     deadline = remote_deadline()
-    if deadline is None:
-        return await _get_now(fs, loc, start, stop, expect)
-    return await asyncio.wait_for(_get_now(fs, loc, start, stop, expect), deadline)
-
-
-async def _get_now(
-    fs: Any, loc: Location, start: int, stop: int, expect: SourceStamp | None = None
-) -> bytes:
-    """The bytes asked: one ``GetObject``, then one per missing rest when the answer is a
-    shorter ``206`` of an object that holds more (HTTP lets a server send fewer bytes than asked;
-    some gateways cap each answer): as the byte layer's HTTP(S) reads, at most
-    :data:`MAX_PIECES` answers. Fewer bytes when the object ends first."""
     parts: list[bytes] = []
     pos = start
     while len(parts) < MAX_PIECES:
-        data, total = await _get_one(fs, loc, pos, stop, expect)
+        one = _get_one(fs, loc, pos, stop, expect)
+        data, total = await (one if deadline is None else asyncio.wait_for(one, deadline))
         parts.append(data)
         pos += len(data)
         if pos >= stop or not data or total is None or pos >= total:
@@ -195,6 +192,17 @@ def _not_the_range(
     length = resp.get("ContentLength")
     m = _CONTENT_RANGE.match(label)
     within = not isinstance(length, int) or length <= stop - start
+    if status == 206 and m is not None and int(m.group(1)) == start:
+        named = int(m.group(2)) - int(m.group(1)) + 1
+        if isinstance(length, int) and length != named:
+            # (a body of another length than its range: where it ends is unknown, and so is
+            # whether the connection's next answer starts where it says)
+            return RemoteReadError(
+                f"{loc.display}: asked for bytes {start}-{stop - 1}, the server's answer "
+                f"(HTTP 206) names {named} bytes in Content-Range {label!r} but {length} in "
+                "Content-Length: a broken server or proxy in between; the answer was closed "
+                "unread and nothing was used"
+            )
     if status == 206 and m is not None and int(m.group(1)) == start and within:
         return None
     if status == 200 and start == 0 and isinstance(length, int) and within:
