@@ -102,6 +102,10 @@ def filesystem(loc: Location) -> Any:
         raise _missing_package(loc, exc) from None
     except Exception as exc:
         raise no_filesystem(loc, exc) from None
+    if loc.protocol in ("s3", "s3a"):
+        # (botocore tries a request again itself, as its retries config says; s3fs's loop of 5
+        # around it had a stalled HEAD asked 20 times: 20 LAZYVOL_REMOTE_TIMEOUTs and more)
+        fs.retries = 1
     with _FS_LOCK:
         return _FS.setdefault(key, fs)
 

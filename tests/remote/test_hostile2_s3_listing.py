@@ -6,6 +6,7 @@ dripped. Each is now a RemoteTimeoutError naming the URL and the deadline."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
@@ -24,13 +25,23 @@ from lazyvol.testing.dicom import write_dicom_series
 DRIP, PAUSE = 256, 0.2
 
 
+#: HEADs a stalling proxy received; set to let their handlers end.
+heads: list[str] = []
+released = threading.Event()
+
+
 def _dripping_proxy(upstream: int, which: str) -> type[BaseHTTPRequestHandler]:
     """A pass-through proxy to the S3 server on port ``upstream`` dripping the answers to
     ``which`` requests: "list" (a GET of the bucket with ``list-type``), "head" (the headers of
-    HEAD answers, a line at a time)."""
+    HEAD answers, a line at a time); or "stall": HEADs never answered (:data:`heads`)."""
 
     class Proxy(QuietProxy):
         def _forward(self) -> None:
+            if which == "stall" and self.command == "HEAD":
+                heads.append(self.path)
+                released.wait(30)  # (the client gives up first: its timeout)
+                self.close_connection = True
+                return
             status, headers, data = relay(self, upstream)
             listing = self.command == "GET" and "list-type" in self.path
             if which == "head" and self.command == "HEAD":
@@ -105,3 +116,26 @@ def test_a_dripping_head_ends_at_the_deadline(s3_server: S3, s3_bucket: str):
     opts, proxy = _through(s3_server, "head")
     with proxy, pytest.raises(RemoteTimeoutError, match=r"a\.bin: .*LAZYVOL_REMOTE_DEADLINE=1\.5"):
         _io.stamp(_io.Location.of(f"s3://{s3_bucket}/a.bin", opts))
+
+
+def test_a_stalled_head_is_asked_as_botocore_retries_only(
+    s3_server: S3, s3_bucket: str, monkeypatch: pytest.MonkeyPatch
+):
+    """botocore tries a timed-out request again (3 attempts), and s3fs's own loop tried each of
+    those 5 times: a HEAD the server never answers was asked 20 times, 20 timeouts and back-offs
+    (39 s for LAZYVOL_REMOTE_TIMEOUT=1; 10 minutes and more at the default 30 s) before a
+    RemoteTimeoutError saying 'no response for 1 s'."""
+    monkeypatch.setenv("LAZYVOL_REMOTE_TIMEOUT", "1")
+    monkeypatch.delenv("LAZYVOL_REMOTE_DEADLINE", raising=False)
+    _io.clear_filesystems()
+    s3_server.client.put_object(Bucket=s3_bucket, Key="a.bin", Body=b"x" * 64)
+    opts, proxy = _through(s3_server, "stall")
+    heads.clear()
+    released.clear()
+    try:
+        with proxy, pytest.raises(RemoteTimeoutError, match=r"a\.bin: no response for 1 s"):
+            _io.stamp(_io.Location.of(f"s3://{s3_bucket}/a.bin", opts))
+    finally:
+        released.set()
+        _io.clear_filesystems()
+    assert 1 <= len(heads) <= 4  # (botocore's attempts: 20 with s3fs's loop around them)
