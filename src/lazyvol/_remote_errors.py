@@ -216,10 +216,18 @@ def translate(
             "public data"
         )
     if status in (401, 403) or isinstance(exc, PermissionError):
+        # (S3 answers a key that does not exist with 403, not 404, to a caller not allowed to
+        # list the bucket: a mistyped key is said to be "access denied" there)
+        missing = (
+            "; or the object does not exist: S3 answers 403 for a missing key to a caller not "
+            "allowed to list the bucket (s3:ListBucket), so check the key too"
+            if loc.protocol in ("s3", "s3a")
+            else ""
+        )
         return RemoteAccessError(
             f"{where}: access denied ({what}: {detail}); check the credentials in storage_options "
             "or the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, ...) and the object's "
-            "permissions, or pass storage_options={'anon': True} for public data"
+            f"permissions, or pass storage_options={{'anon': True}} for public data{missing}"
         )
     if status == 412:
         return SourceChangedError(
