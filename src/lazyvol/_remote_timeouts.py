@@ -58,7 +58,7 @@ def with_timeouts(
         config.setdefault("connect_timeout", timeout)
         config.setdefault("read_timeout", timeout)
         config.setdefault("retries", {"max_attempts": 3, "mode": "standard"})
-        if total is not None:
+        if total is not None and _takes_session_class():
             config.setdefault("http_session_cls", _deadline_session(total))
         opts["config_kwargs"] = config
     elif protocol in ("gs", "gcs"):
@@ -81,6 +81,19 @@ class DeadlineTimeout(Exception):
     sending a few bytes at a time sends as slowly the next time."""
 
 
+@lru_cache(maxsize=1)
+def _takes_session_class() -> bool:
+    """Whether aiobotocore's ``AioConfig`` takes ``http_session_cls`` (recent versions; s3fs
+    2024.6 came with one that does not, where S3 listings and HEADs keep botocore's limits)."""
+    import inspect
+
+    try:
+        from aiobotocore.config import AioConfig
+    except ImportError:  # pragma: no cover - s3fs brings it
+        return False
+    return "http_session_cls" in inspect.signature(AioConfig.__init__).parameters
+
+
 @lru_cache(maxsize=8)
 def _deadline_session(total: float) -> type:
     """aiobotocore's HTTP session class (``AioConfig(http_session_cls=...)``) whose every request
@@ -96,10 +109,11 @@ def _deadline_session(total: float) -> type:
     class DeadlineSession(AIOHTTPSession):  # type: ignore[misc]
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            stall: aiohttp.ClientTimeout = vars(self)["_timeout"]  # (its stall limits)
-            self._timeout = aiohttp.ClientTimeout(
-                total=total, sock_connect=stall.sock_connect, sock_read=stall.sock_read
-            )
+            stall = vars(self).get("_timeout")  # (its stall limits)
+            if isinstance(stall, aiohttp.ClientTimeout):
+                self._timeout = aiohttp.ClientTimeout(
+                    total=total, sock_connect=stall.sock_connect, sock_read=stall.sock_read
+                )
 
         def _get_request_timeout(self, request: Any) -> aiohttp.ClientTimeout | None:
             got = super()._get_request_timeout(request)  # (a request's own read timeout)
