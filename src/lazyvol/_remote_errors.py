@@ -218,12 +218,17 @@ def translate(
     if status in (401, 403) or isinstance(exc, PermissionError):
         # (S3 answers a key that does not exist with 403, not 404, to a caller not allowed to
         # list the bucket: a mistyped key is said to be "access denied" there)
-        missing = (
-            "; or the object does not exist: S3 answers 403 for a missing key to a caller not "
-            "allowed to list the bucket (s3:ListBucket), so check the key too"
-            if loc.protocol in ("s3", "s3a")
-            else ""
-        )
+        missing = ""
+        if loc.protocol in ("s3", "s3a") and (what.startswith("listing") or loc.names_prefix):
+            missing = (
+                "; a prefix (a folder: a DICOM series, a Zarr store) is read from its listing, "
+                "which needs permission to list the bucket (s3:ListBucket)"
+            )
+        elif loc.protocol in ("s3", "s3a"):
+            missing = (
+                "; or the object does not exist: S3 answers 403 for a missing key to a caller "
+                "not allowed to list the bucket (s3:ListBucket), so check the key too"
+            )
         return RemoteAccessError(
             f"{where}: access denied ({what}: {detail}); check the credentials in storage_options "
             "or the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, ...) and the object's "

@@ -63,3 +63,13 @@ def test_a_missing_key_where_listing_is_denied_says_it_may_not_exist(s3_bucket, 
         RemoteAccessError, match=r"s3://\S+/scan\.nii: access denied .*object does not exist"
     ):
         lv.open(f"s3://{s3_bucket}/scan.nii", storage_options=no_list)
+
+
+def test_a_denied_listing_names_the_permission_it_needs(s3_server: S3, s3_bucket, no_list):
+    """A DICOM series under a prefix needs its listing: 'access denied', saying to list the
+    bucket needs s3:ListBucket (not that a key may be missing)."""
+    s3_server.client.put_object(Bucket=s3_bucket, Key="series/a.dcm", Body=b"x" * 200)
+    with pytest.raises(
+        RemoteAccessError, match=r"series/: access denied .*needs permission to list the bucket"
+    ):
+        lv.open(f"s3://{s3_bucket}/series/", storage_options=no_list)
