@@ -14,7 +14,8 @@ identity (those :func:`lazyvol.references` writes: ``lazyvol.meta`` for a NIfTI 
 ``lazyvol.targets`` for a DICOM series' files), checked against it as a source opened by
 :func:`lazyvol.open` is: a local file's size, mtime, inode and ctime (one ``fstat`` of the
 descriptor read), an HTTP(S) object's ETag (``If-Match``, no extra request), an S3 object's
-ETag and size from the answer, another protocol's with one HEAD per target and store. A changed
+ETag and size from the answer, another protocol's (gs://, az://, ftp://...) with one request
+for its metadata after each chunk's bytes came (as a NIfTI task's read is). A changed
 target is a :class:`~lazyvol.errors.SourceChangedError` naming it and saying to make the
 references again.
 
@@ -29,7 +30,6 @@ import asyncio
 import json
 import os
 import re
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -133,18 +133,6 @@ class ReferenceStore(BoundedFsspecStore):
             self.__dict__["_recorded"] = found
         return found
 
-    def _verified(self, loc: Location, expect: SourceStamp) -> None:
-        """Check once per store that a target of a protocol whose ranged reads carry no
-        identity check (not local, HTTP(S) or S3) is still ``expect`` (one HEAD)."""
-        seen: set[str] = self.__dict__.setdefault("_seen", set())
-        lock: threading.Lock = self.__dict__.setdefault("_lock", threading.Lock())
-        with lock:
-            if loc.identity in seen:
-                return
-        _io.verify(loc, expect)
-        with lock:
-            seen.add(loc.identity)
-
     async def get(
         self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
     ) -> Buffer | None:
@@ -218,9 +206,13 @@ class ReferenceStore(BoundedFsspecStore):
         if expect is not None and loc.is_remote:
             expect = SourceStamp(loc.identity, expect.size, expect.mtime_ns, etag=expect.etag)
         try:
+            data = _io.read(loc, offset, length, expect=expect)
             if expect is not None and loc.is_remote and loc.protocol not in _CHECKED_BY_READ:
-                self._verified(loc, expect)
-            return _io.read(loc, offset, length, expect=expect)
+                # (once the bytes came, as a NIfTI task's: a change before or during the read
+                # is caught; checked once per store, a target replaced after its first read
+                # was read new at the old offsets by every later compute)
+                _io.verify(loc, expect)
+            return data
         except SourceChangedError as exc:
             raise SourceChangedError(
                 f"{loc.display}: a target of the references{self._named()} is no longer the "
