@@ -216,23 +216,11 @@ def translate(
             "public data"
         )
     if status in (401, 403) or isinstance(exc, PermissionError):
-        # (S3 answers a key that does not exist with 403, not 404, to a caller not allowed to
-        # list the bucket: a mistyped key is said to be "access denied" there)
-        missing = ""
-        if loc.protocol in ("s3", "s3a") and (what.startswith("listing") or loc.names_prefix):
-            missing = (
-                "; a prefix (a folder: a DICOM series, a Zarr store) is read from its listing, "
-                "which needs permission to list the bucket (s3:ListBucket)"
-            )
-        elif loc.protocol in ("s3", "s3a"):
-            missing = (
-                "; or the object does not exist: S3 answers 403 for a missing key to a caller "
-                "not allowed to list the bucket (s3:ListBucket), so check the key too"
-            )
         return RemoteAccessError(
             f"{where}: access denied ({what}: {detail}); check the credentials in storage_options "
             "or the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, ...) and the object's "
-            f"permissions, or pass storage_options={{'anon': True}} for public data{missing}"
+            f"permissions, or pass storage_options={{'anon': True}} for public data"
+            f"{_s3_denied(loc, what)}"
         )
     if status == 412:
         return SourceChangedError(
@@ -275,6 +263,23 @@ def translate(
             "or overloaded: try again later"
         )
     return RemoteReadError(f"{where}: {what} failed ({detail})")
+
+
+def _s3_denied(loc: Location, what: str) -> str:
+    """What else an S3 403 may mean: S3 answers a key that does not exist with 403, not 404, to
+    a caller not allowed to list the bucket (a mistyped key is "access denied" there), and a
+    prefix is read from a listing, which needs that permission; ``""`` on other protocols."""
+    if loc.protocol not in ("s3", "s3a"):
+        return ""
+    if what.startswith("listing") or loc.names_prefix:
+        return (
+            "; a prefix (a folder: a DICOM series, a Zarr store) is read from its listing, "
+            "which needs permission to list the bucket (s3:ListBucket)"
+        )
+    return (
+        "; or the object does not exist: S3 answers 403 for a missing key to a caller not "
+        "allowed to list the bucket (s3:ListBucket), so check the key too"
+    )
 
 
 def no_filesystem(loc: Location, exc: Exception) -> LazyvolError:

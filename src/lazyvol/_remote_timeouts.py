@@ -106,33 +106,37 @@ def _deadline_session(total: float) -> type:
     import aiohttp
     from aiobotocore.httpsession import AIOHTTPSession
 
-    class DeadlineSession(AIOHTTPSession):  # type: ignore[misc]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            stall = vars(self).get("_timeout")  # (its stall limits)
-            if isinstance(stall, aiohttp.ClientTimeout):
-                self._timeout = aiohttp.ClientTimeout(
-                    total=total, sock_connect=stall.sock_connect, sock_read=stall.sock_read
-                )
+    base: Any = AIOHTTPSession  # (untyped: the class is made by type() below)
 
-        def _get_request_timeout(self, request: Any) -> aiohttp.ClientTimeout | None:
-            got = super()._get_request_timeout(request)  # (a request's own read timeout)
-            if got is None:
-                return None
-            return aiohttp.ClientTimeout(
-                total=total, sock_connect=got.sock_connect, sock_read=got.sock_read
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        base.__init__(self, *args, **kwargs)
+        stall = vars(self).get("_timeout")  # (its stall limits)
+        if isinstance(stall, aiohttp.ClientTimeout):
+            self._timeout = aiohttp.ClientTimeout(
+                total=total, sock_connect=stall.sock_connect, sock_read=stall.sock_read
             )
 
-        async def send(self, request: Any) -> Any:
-            began = asyncio.get_running_loop().time()
-            try:
-                return await super().send(request)
-            except Exception as exc:
-                late = asyncio.get_running_loop().time() - began >= total
-                if late and "timeout" in type(exc).__name__.lower():
-                    raise DeadlineTimeout(
-                        f"no whole answer within LAZYVOL_REMOTE_DEADLINE={total:g} s"
-                    ) from exc
-                raise
+    def _get_request_timeout(self: Any, request: Any) -> aiohttp.ClientTimeout | None:
+        got = base._get_request_timeout(self, request)  # (a request's own read timeout)
+        if got is None:
+            return None
+        return aiohttp.ClientTimeout(
+            total=total, sock_connect=got.sock_connect, sock_read=got.sock_read
+        )
 
-    return DeadlineSession
+    async def send(self: Any, request: Any) -> Any:
+        began = asyncio.get_running_loop().time()
+        try:
+            return await base.send(self, request)
+        except Exception as exc:
+            late = asyncio.get_running_loop().time() - began >= total
+            if late and "timeout" in type(exc).__name__.lower():
+                raise DeadlineTimeout(
+                    f"no whole answer within LAZYVOL_REMOTE_DEADLINE={total:g} s"
+                ) from exc
+            raise
+
+    methods = {"__init__": __init__, "send": send}
+    if hasattr(base, "_get_request_timeout"):
+        methods["_get_request_timeout"] = _get_request_timeout
+    return type("DeadlineSession", (base,), methods)
