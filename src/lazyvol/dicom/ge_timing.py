@@ -9,7 +9,11 @@ GE one-file-per-slice EPI states no slice times; dcm2niix computes them (its ``s
 - the multiband (HyperBand) factor, the first value of (0043,10B6) (0 or absent: none);
 - the software release (the last value of SoftwareVersions, "DV26.0_R01", "MR29.1_EA");
 - RepetitionTime; the slice GE acquires first is the one it numbers first (InstanceNumber 1 lies
-  at the "First scan location" (0019,1019)), so the times run from that end of the stack.
+  at the "First scan location" (0019,1019)), so the times run from that end of the stack. Where
+  InstanceNumber is not monotonic along the stack (renumbered by an export or PACS), the end the
+  first and last scan locations (0019,1018)-(0019,101B) name is taken, when both agree with the
+  stack's ends (dcm2niix gives the same times: its verbose log lists GE slices by their raw data
+  run number (0019,10A2), which counts from that first location).
 
 ``n = ceil(slices / mb)`` excitations start ``TR / n`` apart, in order (sequential) or the even
 ones (0, 2, 4 ...) first, then the odd ones (interleaved); slices ``i``, ``i + n`` ... share
@@ -26,7 +30,8 @@ Where the reference does not cover the data, no SliceTiming is given, since a ma
 mislead slice-timing correction: spin-echo EPI (GE's diffusion EPI uses another pattern; only
 ``ScanningSequence`` EP and GR is derived), a delay between volumes (``DELACQ`` or the delay after
 slice group (0043,107C) non-zero), a slice count other than ``NOSLC``, InstanceNumber not
-monotonic along the stack, an unknown release with HyperBand.
+monotonic along the stack with no scan locations placing its ends, InstanceNumber missing (as
+dcm2niix), an unknown release with HyperBand.
 """
 
 from __future__ import annotations
@@ -48,8 +53,10 @@ __all__ = ["GE_TAGS", "GROUP_DELAY_SECONDS", "ge_keys", "ge_record_values", "ge_
 PROTOCOL_BLOCK = 0x0025101B
 MULTIBAND = 0x004310B6
 GROUP_DELAY = 0x0043107C
+#: First scan RAS letter and location, last scan RAS letter and location (GEMS_ACQU_01).
+SCAN_LOCATIONS = (0x00191018, 0x00191019, 0x0019101A, 0x0019101B)
 #: The GE elements read for slice timing (the protocol block's size is capped as a CSA header's).
-GE_TAGS = frozenset({PROTOCOL_BLOCK, MULTIBAND, GROUP_DELAY})
+GE_TAGS = frozenset({PROTOCOL_BLOCK, MULTIBAND, GROUP_DELAY, *SCAN_LOCATIONS})
 #: A record's ``acq`` key of its delay after slice group (s), where above 0 (:func:`ge_keys`).
 GROUP_DELAY_SECONDS = "_ge_group_delay_s"
 #: A record's ``acq`` key of its RepetitionTime (0018,0080) as stated (ms, any sign): the delay is
@@ -116,6 +123,8 @@ def ge_record_values(raw: dict[int, Any]) -> dict[str, Any]:
     leading = _LEADING_INT.match(mb or "")  # (dcm2niix: atoi, "3x" is 3, "1e1" 1)
     if leading and int(leading.group(1)) > 0:  # (0 or below: single band, as no factor)
         out["_ge_mb"] = int(leading.group(1))
+    if (locations := _scan_locations(raw)) is not None:
+        out["_ge_scan_locations"] = locations
     delayed = _group_delay(raw)
     if delayed is not None:
         out["_ge_group_delay"] = delayed
@@ -126,6 +135,65 @@ def ge_record_values(raw: dict[int, Any]) -> dict[str, Any]:
         if stated and (tr_ms := bids_numbers.number(stated[0])) is not None:
             out[_STATED_TR_MS] = float(tr_ms)
     return out
+
+
+#: The RAS axis (0 R, 1 A, 2 S) and sign of each side letter GE writes beside a location.
+_SIDES = {
+    "R": (0, 1.0),
+    "L": (0, -1.0),
+    "A": (1, 1.0),
+    "P": (1, -1.0),
+    "S": (2, 1.0),
+    "I": (2, -1.0),
+}
+
+
+def _scan_locations(raw: dict[int, Any]) -> list[Any] | None:
+    """[axis, first, last]: the RAS axis (0, 1, 2) and the first and last scan locations (mm,
+    R, A, S positive) GE states, or None unless both name a side of one axis that agrees with
+    their sign ("I" -17.7, "S" 52.3; a location of 0 takes either side)."""
+    out: list[Any] = []
+    for letter_tag, value_tag in ((0x00191018, 0x00191019), (0x0019101A, 0x0019101B)):
+        side = _SIDES.get(_first(raw, letter_tag).strip().upper())
+        value = bids_numbers.number(_first(raw, value_tag))
+        if side is None or value is None or value * side[1] < 0:
+            return None
+        if out and out[0] != side[0]:
+            return None
+        out[:1] = [side[0]]
+        out.append(float(value))
+    return out
+
+
+def _first_scanned(base: Sequence[Any], stated: Any) -> int | None:
+    """Which end of the stack ``base`` (k = 0 or the last) GE scanned first by its stated scan
+    locations (:func:`_scan_locations`), or None when they do not place the stack's two ends.
+
+    Each end is placed by its slice centre along the stated RAS axis; each location must lie
+    within a fifth of a slice step of one end, the first at one end and the last at the other."""
+    if not isinstance(stated, list) or len(stated) != 3 or len(base) < 2:
+        return None
+    axis, first, last = stated
+    ends = []
+    for r in (base[0], base[-1]):
+        if r.ipp is None or r.iop is None or r.pixel_spacing is None or len(r.iop) != 6:
+            return None
+        row, col = r.iop[:3], r.iop[3:]
+        half_i, half_j = (r.columns - 1) / 2.0, (r.rows - 1) / 2.0
+        centre = [
+            r.ipp[n] + row[n] * half_i * r.pixel_spacing[1] + col[n] * half_j * r.pixel_spacing[0]
+            for n in range(3)
+        ]
+        ends.append(centre[axis] * (1.0 if axis == 2 else -1.0))  # (LPS to RAS)
+    step = abs(ends[1] - ends[0]) / (len(base) - 1)
+    if step < 0.01:
+        return None  # (the stack runs across the stated axis)
+    near = [[abs(loc - end) <= step / 5.0 for end in ends] for loc in (first, last)]
+    if near[0] == [True, False] and near[1] == [False, True]:
+        return 0
+    if near[0] == [False, True] and near[1] == [True, False]:
+        return len(base) - 1
+    return None
 
 
 def _group_delay(raw: dict[int, Any]) -> bool | None:
@@ -238,11 +306,15 @@ def ge_slice_timing(
     slice_times = [times[i % n] for i in range(nk)]
     numbers = [r.instance_number for r in base]
     if any(x is None for x in numbers):
-        return None
+        return None  # (as dcm2niix)
     if all(a < b for a, b in itertools.pairwise(numbers)):
         pass  # acquisition from k = 0
     elif all(a > b for a, b in itertools.pairwise(numbers)):
         slice_times.reverse()
-    else:
-        return None
+    else:  # (renumbered: the scan locations say where GE started)
+        start = _first_scanned(base, first.get("_ge_scan_locations"))
+        if start is None:
+            return None
+        if start:
+            slice_times.reverse()
     return [float(f"{t:.6g}") for t in slice_times]

@@ -245,7 +245,9 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: naming it (it was an AttributeError's words, or hundreds of items counted).
 #: 152-156 (h212): layout values of no whole number not empty; cut Deflated streams skipped; two
 #: pixel elements named; '1_0' numbers malformed; Pixel Data written with VR OF/OD is integers.
-INDEX_VERSION = 156
+#: 152: a GE file's first and last scan locations (0019,1018)-(0019,101B) are read (the end a
+#: renumbered series' SliceTiming runs from) (h213).
+INDEX_VERSION = 152
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -597,4 +599,6 @@ INDEX_VERSION = 156
 #: values it gives) has dtype float64 (scaled_dtypes; it was float32, its values merged).
 #: 230-233 (h212): a JPEG/JPEG-LS frame too short for its Rows x Columns is refused; Encapsulated
 #: Uncompressed series are read; impossible layout values' and syntaxes' refusals say what to do.
-REPORT_FORMAT = 233
+#: 230: a GE EPI series whose InstanceNumbers are not monotonic along the stack has the
+#: SliceTiming its scan locations place (it had none) (h213).
+REPORT_FORMAT = 230
