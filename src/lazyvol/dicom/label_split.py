@@ -28,7 +28,7 @@ import numpy as np
 from .. import slice_grid
 from .records import FrameRecord
 
-__all__ = ["split_interleaved_volumes"]
+__all__ = ["VOLUME_LABELS", "split_interleaved_volumes"]
 
 
 def _diffusion(r: FrameRecord) -> Hashable | None:
@@ -41,7 +41,7 @@ def _diffusion(r: FrameRecord) -> Hashable | None:
 
 
 #: (what the note names, what a split group's key says, each image's label: None when unstated)
-_LABELS: tuple[tuple[str, str, Callable[[FrameRecord], Hashable | None]], ...] = (
+VOLUME_LABELS: tuple[tuple[str, str, Callable[[FrameRecord], Hashable | None]], ...] = (
     (
         "TemporalPositionIdentifier (0020,0100) / TemporalPositionIndex (0020,9128)",
         "temporal position",
@@ -55,7 +55,7 @@ def split_interleaved_volumes(keyed: dict[tuple[str, ...], list[FrameRecord]]) -
     """One group per volume label value (in place) where the module docstring says; returns the
     split reason or ""."""
     notes: list[str] = []
-    for name, word, label_of in _LABELS:
+    for name, word, label_of in VOLUME_LABELS:
         for key in list(keyed):
             recs = keyed[key]
             if len(recs) < 4 or any(

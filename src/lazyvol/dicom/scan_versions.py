@@ -601,4 +601,6 @@ INDEX_VERSION = 152
 #: Uncompressed series are read; impossible layout values' and syntaxes' refusals say what to do.
 #: 230: a GE EPI series whose InstanceNumbers are not monotonic along the stack has the
 #: SliceTiming its scan locations place (it had none) (h213).
-REPORT_FORMAT = 230
+#: 231: volumes told apart by a temporal position or diffusion label, some at other positions than
+#: the others (moved), are refused naming the moved volume and by how far (h213).
+REPORT_FORMAT = 231

@@ -35,6 +35,7 @@ from .frame_table import (
 from .grouping import image_component, usual_orientation
 from .gz_copies import split_copies
 from .image_notes import component_conflicts, mixed_descriptions, mixed_photometric
+from .label_positions import moved_labels
 from .model import GroupOptions, SeriesInfo, stored_dtype
 from .mosaic import annotate_volume
 from .mosaic_positions import moved_mosaics
@@ -312,17 +313,16 @@ def _fourth_axis(
             bins[-1].append(n)
         else:
             bins.append([n])
-    counts = {len(b) for b in bins}
     groups = [[recs_sorted[i] for i in b] for b in bins]
-    if moved := moved_mosaics(groups, [float(proj_sorted[b[0]]) for b in bins]):
-        return Problem("series", moved)  # (each mosaic file is a volume, never another's slices)
-    if counts == {1}:
+    places = [float(proj_sorted[b[0]]) for b in bins]
+    if moved := moved_mosaics(groups, places) or moved_labels(groups, places):
+        return Problem("series", moved)  # (a mosaic file, a labelled volume: a volume of its own)
+    if len(bins) == len(recs_sorted):  # (no position repeats)
         return [recs_sorted], None
-    found = (
-        order_volumes(groups, instance_order=st.opts.instance_order) if len(counts) == 1 else None
-    )
+    one_size = len({len(b) for b in bins}) == 1
+    found = order_volumes(groups, instance_order=st.opts.instance_order) if one_size else None
     if not isinstance(found, Axis4Order):
-        head = repeats_note([float(proj_sorted[b[0]]) for b in bins], groups)
+        head = repeats_note(places, groups)
         copies = copies_note(groups, st.fetch, st.opts.philips_scaling == "fp")
         if found is None:
             return Problem(
