@@ -29,7 +29,8 @@ single-band values there).
 Where the reference does not cover the data, no SliceTiming is given, since a made-up one would
 mislead slice-timing correction: spin-echo EPI (GE's diffusion EPI uses another pattern; only
 ``ScanningSequence`` EP and GR is derived), a delay between volumes (``DELACQ`` or the delay after
-slice group (0043,107C) non-zero), a slice count other than ``NOSLC``, InstanceNumber not
+slice group (0043,107C) non-zero, or not stated: dcm2niix then says "Unable to compute slice
+times for this GE dataset"), a slice count other than ``NOSLC``, InstanceNumber not
 monotonic along the stack with no scan locations placing its ends, InstanceNumber missing (as
 dcm2niix), an unknown release with HyperBand.
 """
@@ -197,10 +198,13 @@ def _first_scanned(base: Sequence[Any], stated: Any) -> int | None:
 
 
 def _group_delay(raw: dict[int, Any]) -> bool | None:
-    """Is the delay after slice group (0043,107C) stated non-zero? None when absent or empty; a
-    value that is no number (damaged, NaN, a word) counts as a delay not known here."""
+    """Is the delay after slice group (0043,107C) stated non-zero? None when absent, False when
+    empty (dcm2niix derives the times for an empty one, none for an absent one); a value that is
+    no number (damaged, NaN, a word) counts as a delay not known here."""
     value = group_delay_value(raw)
-    return value if value is None or isinstance(value, bool) else value != 0.0
+    if value is None:
+        return None if raw.get(GROUP_DELAY) is None else False
+    return value if isinstance(value, bool) else value != 0.0
 
 
 def group_delay_value(raw: dict[int, Any]) -> float | bool | None:
@@ -277,7 +281,8 @@ def ge_slice_timing(
         return None
     first = acq_of(base[0])
     order, nk = first.get("_ge_slice_order"), len(base)
-    delayed = first.get("_ge_delay") or first.get("_ge_group_delay")
+    # (a delay after slice group not stated is not known to be 0: dcm2niix gives no times then)
+    delayed = first.get("_ge_delay") or first.get("_ge_group_delay", True)
     if order not in (0, 1) or delayed or first.get("_ge_slices") not in (None, nk):
         return None
     if bids.get("MRAcquisitionType") != "2D":

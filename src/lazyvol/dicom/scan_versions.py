@@ -247,7 +247,9 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: pixel elements named; '1_0' numbers malformed; Pixel Data written with VR OF/OD is integers.
 #: 152: a GE file's first and last scan locations (0019,1018)-(0019,101B) are read (the end a
 #: renumbered series' SliceTiming runs from) (h213).
-INDEX_VERSION = 152
+#: 153: a GE file's delay after slice group (0043,107C) left empty is recorded as stated (as
+#: dcm2niix reads it), told apart from one absent (h213).
+INDEX_VERSION = 153
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -603,4 +605,6 @@ INDEX_VERSION = 152
 #: SliceTiming its scan locations place (it had none) (h213).
 #: 231: volumes told apart by a temporal position or diffusion label, some at other positions than
 #: the others (moved), are refused naming the moved volume and by how far (h213).
-REPORT_FORMAT = 231
+#: 232: a GE EPI series not stating its delay after slice group (0043,107C) has no SliceTiming,
+#: as dcm2niix (it had times taking the delay for 0) (h213).
+REPORT_FORMAT = 232
