@@ -179,9 +179,8 @@ def test_protocol_numbers_too_large_for_an_int(tmp_path):
     [
         {"delay": "500"},  # a delay between volumes: the times are not TR / n apart
         {"sequence": ("EP", "SE")},  # spin-echo EPI (diffusion) uses another pattern
-        {"group_delay": 0.5},  # GE's delay after slice group
     ],
-    ids=["delacq", "spin-echo", "group-delay"],
+    ids=["delacq", "spin-echo"],
 )
 def test_no_slice_timing_where_the_protocol_does_not_define_it(tmp_path, change):
     vol = _ge_series(tmp_path, 6, order=1, **change)
@@ -265,7 +264,8 @@ def test_rtia_timer_values_do_not_hide_the_protocol_timing(tmp_path):
 @pytest.mark.parametrize("group_delay", [0.5, 1.0, 0.0])
 def test_the_group_delay_is_read_as_the_binary_float_ge_writes(tmp_path, implicit, group_delay):
     # (0043,107C) is a binary FL: 0.5 is 00 00 00 3F, whose text ends at its first NUL, so a
-    # reader taking it as text saw no delay and wrote a SliceTiming the protocol does not define.
+    # reader taking it as text saw no delay (RepetitionTime without it). The slice times do not
+    # depend on it: the slices fill the stated TR, the delay follows (as dcm2niix).
     folder = _write_ge(tmp_path / "s", 6, order=1, group_delay=group_delay)
     if implicit:  # (private elements of an implicit VR file are read as UN bytes)
         for f in sorted(folder.iterdir()):
@@ -274,7 +274,8 @@ def test_the_group_delay_is_read_as_the_binary_float_ge_writes(tmp_path, implici
             ds.save_as(f, implicit_vr=True, little_endian=True)
         assert pydicom.dcmread(next(folder.iterdir())).file_meta.TransferSyntaxUID.is_implicit_VR
     bids = lv.open(folder).meta["bids"]
-    assert ("SliceTiming" in bids) is (group_delay == 0.0)
+    assert bids["RepetitionTime"] == pytest.approx(TR_MS / 1000 + group_delay)
+    np.testing.assert_allclose(bids["SliceTiming"], _interleaved(6, TR_MS / 1000 / 6), atol=1e-5)
 
 
 @pytest.mark.parametrize("implicit", [False, True], ids=["explicit-FL", "implicit-UN"])

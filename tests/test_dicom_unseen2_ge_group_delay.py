@@ -1,11 +1,14 @@
-"""GE SliceTiming of a series that does not state its delay after slice group (0043,107C).
+"""GE SliceTiming and the delay after slice group (0043,107C): not stated, or above 0 (sparse fMRI).
 
-GE's slice times are TR / n apart only when no time is left after the slice group; (0043,107C)
-states that delay. lazyvol derived the times from the protocol block whether or not the delay
-was stated, taking a missing one for 0; dcm2niix gives none then ("Unable to compute slice times
+(0043,107C) states the time GE leaves after the slice group. lazyvol derived the times from the
+protocol block whether or not the delay was stated, taking a missing one for 0; dcm2niix gives none then ("Unable to compute slice times
 for this GE dataset"), as a delay not known may not be 0 (a series whose private group 0043 an
 export dropped, an older release). Now none either; a stated 0, or an element left empty (which
 dcm2niix reads as stated), keeps the times.
+
+A delay stated above 0 (a sparse fMRI acquisition: the slices, then a pause) gave no SliceTiming
+either, where dcm2niix gives the slices' times within the stated TR, TR / n apart, the delay after
+them (and TR + delay as RepetitionTime, as lazyvol already did). Now those times.
 
 References: dcm2niix's sidecar of the same series; the interleaved order written out in
 test_dicom_ge_timing.
@@ -45,3 +48,26 @@ def test_slice_timing_needs_the_group_delay_stated_as_dcm2niix(tmp_path, stated)
     else:
         assert mine is None, mine
         assert "SliceTiming" not in side
+
+
+@pytest.mark.parametrize(("mb", "order"), [(0, 1), (0, 0), (2, 1), (3, 1)])
+@pytest.mark.parametrize("group_delay", [0.5, 1.25])
+def test_a_delay_after_the_slice_group_follows_the_slices_as_dcm2niix(
+    tmp_path, group_delay, mb, order
+):
+    """A sparse acquisition: the slices fill the stated TR, TR / n apart, the delay after them;
+    lazyvol gave no SliceTiming (dcm2niix: (TR + delay - delay) / n apart)."""
+    nk = 12
+    src = _write_ge(tmp_path / "s", nk, order=order, mb=mb, group_delay=group_delay)
+    vol = lv.open(src, use_index=False)
+    bids = vol.meta["bids"]
+    assert bids["RepetitionTime"] == pytest.approx(TR_MS / 1000 + group_delay)
+    side, affine = _dcm2niix_sidecar(src, tmp_path / "out")
+    t = np.linalg.inv(affine) @ vol.affine
+    mine = bids["SliceTiming"]
+    np.testing.assert_allclose(mine[::-1] if t[2, 2] < 0 else mine, side["SliceTiming"], atol=1e-4)
+    assert max(mine) < TR_MS / 1000  # (within the stated TR: the delay follows)
+    if mb == 0:
+        step = TR_MS / 1000 / nk
+        want = _interleaved(nk, step) if order else [k * step for k in range(nk)]
+        np.testing.assert_allclose(mine, want, atol=1e-5)

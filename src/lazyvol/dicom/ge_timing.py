@@ -26,11 +26,15 @@ Per-slice RTIA timer values (0021,105E) are not read: dcm2niix derives the times
 block whatever they say (it compares them only on request; early HyperBand releases wrote
 single-band values there).
 
+A delay after slice group (0043,107C) above 0 (a sparse fMRI acquisition) follows the slices:
+they fill the stated RepetitionTime (0018,0080), TR / n apart, and the delay is added to the
+sidecar's RepetitionTime only (dcm2niix: (TR + delay - delay) / n).
+
 Where the reference does not cover the data, no SliceTiming is given, since a made-up one would
 mislead slice-timing correction: spin-echo EPI (GE's diffusion EPI uses another pattern; only
-``ScanningSequence`` EP and GR is derived), a delay between volumes (``DELACQ`` or the delay after
-slice group (0043,107C) non-zero, or not stated: dcm2niix then says "Unable to compute slice
-times for this GE dataset"), a slice count other than ``NOSLC``, InstanceNumber not
+``ScanningSequence`` EP and GR is derived), a delay between volumes (``DELACQ`` non-zero), a
+delay after slice group not stated (dcm2niix then says "Unable to compute slice times for this
+GE dataset") or not a number above 0 where non-zero, a slice count other than ``NOSLC``, InstanceNumber not
 monotonic along the stack with no scan locations placing its ends, InstanceNumber missing (as
 dcm2niix), an unknown release with HyperBand.
 """
@@ -282,14 +286,19 @@ def ge_slice_timing(
     first = acq_of(base[0])
     order, nk = first.get("_ge_slice_order"), len(base)
     # (a delay after slice group not stated is not known to be 0: dcm2niix gives no times then)
-    delayed = first.get("_ge_delay") or first.get("_ge_group_delay", True)
-    if order not in (0, 1) or delayed or first.get("_ge_slices") not in (None, nk):
+    group_delay = first.get("_ge_group_delay")
+    if order not in (0, 1) or first.get("_ge_delay") or group_delay is None:
         return None
-    if bids.get("MRAcquisitionType") != "2D":
+    if first.get("_ge_slices") not in (None, nk) or bids.get("MRAcquisitionType") != "2D":
         return None
     if not {"EP", "GR"} <= set(str(bids.get("ScanningSequence", "")).split("\\")):
         return None
     tr = bids.get("RepetitionTime")
+    if group_delay:  # the slices fill the stated TR, the delay follows them (sparse fMRI)
+        delay, stated = first.get(GROUP_DELAY_SECONDS), first.get(_STATED_TR_MS)
+        if not isinstance(delay, float) or not math.isfinite(delay) or stated is None:
+            return None  # (a delay no number, or none above 0: not known)
+        tr = float(stated) / 1000.0  # (RepetitionTime holds TR + delay: ge_keys)
     mb = first.get("_ge_mb") or 1
     if not isinstance(tr, int | float) or tr <= 0 or not isinstance(mb, int) or mb < 1:
         return None

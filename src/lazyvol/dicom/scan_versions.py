@@ -607,4 +607,6 @@ INDEX_VERSION = 153
 #: the others (moved), are refused naming the moved volume and by how far (h213).
 #: 232: a GE EPI series not stating its delay after slice group (0043,107C) has no SliceTiming,
 #: as dcm2niix (it had times taking the delay for 0) (h213).
-REPORT_FORMAT = 232
+#: 233: a GE EPI series with a delay after slice group above 0 (sparse fMRI) has the SliceTiming of
+#: its slices within the stated TR, as dcm2niix (it had none) (h213).
+REPORT_FORMAT = 233
