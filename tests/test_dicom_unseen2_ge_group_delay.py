@@ -10,11 +10,19 @@ A delay stated above 0 (a sparse fMRI acquisition: the slices, then a pause) gav
 either, where dcm2niix gives the slices' times within the stated TR, TR / n apart, the delay after
 them (and TR + delay as RepetitionTime, as lazyvol already did). Now those times.
 
+A single GE volume (a one-volume EPI, a reverse phase-encoding reference) had a SliceTiming from
+the protocol block; dcm2niix gives none to a single volume (the first volume of a real GE run
+shows it). Now none either.
+
 References: dcm2niix's sidecar of the same series; the interleaved order written out in
 test_dicom_ge_timing.
 """
 
 from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pydicom
@@ -71,3 +79,34 @@ def test_a_delay_after_the_slice_group_follows_the_slices_as_dcm2niix(
         step = TR_MS / 1000 / nk
         want = _interleaved(nk, step) if order else [k * step for k in range(nk)]
         np.testing.assert_allclose(mine, want, atol=1e-5)
+
+
+GE_5 = (
+    Path(os.environ.get("LAZYVOL_REAL_DICOM", Path(__file__).parents[2] / "shared" / "dicom-real"))
+    / "dcm_qa_nih"
+    / "In"
+    / "20180918GE"
+    / "mr_0005"
+)
+
+
+def test_a_single_synthetic_ge_volume_has_no_slice_timing_as_dcm2niix(tmp_path):
+    src = _write_ge(tmp_path / "s", 6, order=1)
+    for path in src.glob("V001_*.dcm"):
+        path.unlink()
+    vol = lv.open(src, use_index=False)
+    assert vol.ndim == 3 and "SliceTiming" not in vol.meta["bids"]
+    side, _ = _dcm2niix_sidecar(src, tmp_path / "out")
+    assert "SliceTiming" not in side
+
+
+@pytest.mark.skipif(not GE_5.is_dir(), reason=f"real GE DICOM not found at {GE_5}")
+def test_the_first_volume_of_a_real_ge_run_has_no_slice_timing_as_dcm2niix(tmp_path):
+    (tmp_path / "in").mkdir()
+    for path in sorted(GE_5.glob("*.dcm")):
+        if int(pydicom.dcmread(path, stop_before_pixels=True).InstanceNumber) <= 15:
+            shutil.copy(path, tmp_path / "in")
+    vol = lv.open(tmp_path / "in", use_index=False)
+    assert vol.shape == (64, 64, 15) and "SliceTiming" not in vol.meta["bids"]
+    side, _ = _dcm2niix_sidecar(tmp_path / "in", tmp_path / "out")
+    assert "SliceTiming" not in side

@@ -17,7 +17,8 @@ The times (seconds, in slice order ``k``) come from, in this order:
   count, as dcm2niix reads them (the first volume in slice order, where dcm2niix takes the
   file's first frames: another order for frames stored shuffled);
 - each slice's AcquisitionTime (Siemens and UIH one file per slice);
-- GE's protocol data block (:func:`lazyvol.dicom.ge_timing.ge_slice_timing`).
+- GE's protocol data block (:func:`lazyvol.dicom.ge_timing.ge_slice_timing`), for a series of
+  several volumes (dcm2niix gives a single GE volume none).
 
 As dcm2niix, none for a 3D acquisition (MRAcquisitionType (0018,0023) "3D"; BIDS defines
 SliceTiming for 2D acquisitions; a series that does not state the type keeps its times), for CT
@@ -187,7 +188,8 @@ def slice_timing(
         # (UIH: only a series of several volumes, as dcm2niix; Siemens' one volume too)
         if not (xa or after_start or (vendor == "UIH" and len(slots) <= nk)):
             timing = _from_acquisition_time(list(slots[:nk]), tr)
-    if timing is None and bids.get("Manufacturer") == "GE" and nk > 1:
+    # (GE: a series of several volumes only; dcm2niix gives a single volume none)
+    if timing is None and bids.get("Manufacturer") == "GE" and len(slots) > nk > 1:
         timing = ge_slice_timing(list(slots[:nk]), _acq, {**_acq(first), **bids})
     if timing is None or len(set(timing)) < 2:
         return None  # (dcm2niix: no SliceTiming when every slice has the same time)
