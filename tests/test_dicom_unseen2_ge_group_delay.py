@@ -12,7 +12,8 @@ them (and TR + delay as RepetitionTime, as lazyvol already did). Now those times
 
 A single GE volume (a one-volume EPI, a reverse phase-encoding reference) had a SliceTiming from
 the protocol block; dcm2niix gives none to a single volume (the first volume of a real GE run
-shows it). Now none either.
+shows it). Now none either. A series not stating MRAcquisitionType (0018,0023) had none, where
+dcm2niix (and lazyvol's rule for other vendors) keeps the times; now it keeps them.
 
 References: dcm2niix's sidecar of the same series; the interleaved order written out in
 test_dicom_ge_timing.
@@ -110,3 +111,24 @@ def test_the_first_volume_of_a_real_ge_run_has_no_slice_timing_as_dcm2niix(tmp_p
     assert vol.shape == (64, 64, 15) and "SliceTiming" not in vol.meta["bids"]
     side, _ = _dcm2niix_sidecar(tmp_path / "in", tmp_path / "out")
     assert "SliceTiming" not in side
+
+
+@pytest.mark.parametrize("acquisition", ["absent", "2D", "3D"])
+def test_a_series_not_stating_its_acquisition_type_keeps_its_times_as_dcm2niix(
+    tmp_path, acquisition
+):
+    src = _write_ge(tmp_path / "s", 6, order=1)
+    for path in src.glob("*.dcm"):
+        ds = pydicom.dcmread(path)
+        if acquisition == "absent":
+            del ds.MRAcquisitionType
+        else:
+            ds.MRAcquisitionType = acquisition
+        ds.save_as(path)
+    mine = lv.open(src, use_index=False).meta["bids"].get("SliceTiming")
+    side, _ = _dcm2niix_sidecar(src, tmp_path / "out")
+    if acquisition == "3D":
+        assert mine is None and "SliceTiming" not in side
+    else:
+        np.testing.assert_allclose(mine, _interleaved(6, TR_MS / 1000 / 6), atol=1e-5)
+        np.testing.assert_allclose(mine, side["SliceTiming"], atol=1e-4)

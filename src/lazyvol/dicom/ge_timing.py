@@ -289,7 +289,8 @@ def ge_slice_timing(
     group_delay = first.get("_ge_group_delay")
     if order not in (0, 1) or first.get("_ge_delay") or group_delay is None:
         return None
-    if first.get("_ge_slices") not in (None, nk) or bids.get("MRAcquisitionType") != "2D":
+    # (a 3D acquisition has none; one not stating its type keeps its times, as dcm2niix)
+    if first.get("_ge_slices") not in (None, nk) or bids.get("MRAcquisitionType") == "3D":
         return None
     if not {"EP", "GR"} <= set(str(bids.get("ScanningSequence", "")).split("\\")):
         return None

@@ -610,4 +610,5 @@ INDEX_VERSION = 153
 #: 233: a GE EPI series with a delay after slice group above 0 (sparse fMRI) has the SliceTiming of
 #: its slices within the stated TR, as dcm2niix (it had none) (h213).
 #: 234: a single GE volume has no SliceTiming from the protocol block, as dcm2niix (h213).
-REPORT_FORMAT = 234
+#: 235: a GE EPI series not stating MRAcquisitionType keeps its SliceTiming, as dcm2niix (h213).
+REPORT_FORMAT = 235
