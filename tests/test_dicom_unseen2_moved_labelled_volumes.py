@@ -16,6 +16,7 @@ Reference: the files and positions :func:`lazyvol.testing.write_dicom_4d_series`
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -128,3 +129,35 @@ def test_time_points_at_the_same_positions_still_stack(tmp_path):
             _move(path, 1e-4)  # (rounding-level: the same positions)
     vol = lv.open(tmp_path / "in", use_index=False)
     np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
+def test_a_time_point_moved_by_a_whole_slice_is_named(tmp_path):
+    """Moved by one slice, the volume shares all positions but one with the others."""
+    truth = write_dicom_4d_series(
+        tmp_path / "in", SHAPE, n_volumes=3, modality="MR",
+        labels=("AcquisitionTime", "TemporalPositionIdentifier"),
+    )  # fmt: skip
+    for path in truth.files:
+        if int(pydicom.dcmread(path).TemporalPositionIdentifier) == 3:
+            _move(path, SPACING)
+    text = _refusal(tmp_path / "in")
+    assert "temporal position 3's first slice" in text and "+2.5 mm" in text, text
+
+
+@pytest.mark.parametrize("short", [0, 2, 4])
+def test_a_time_point_short_of_an_image_is_not_called_moved(tmp_path, short):
+    truth = write_dicom_4d_series(
+        tmp_path / "in", SHAPE, n_volumes=3, modality="MR",
+        labels=("AcquisitionTime", "TemporalPositionIdentifier"),
+    )  # fmt: skip
+    z = sorted({float(pydicom.dcmread(p).ImagePositionPatient[2]) for p in truth.files})
+    for path in truth.files:
+        ds = pydicom.dcmread(path)
+        if (
+            int(ds.TemporalPositionIdentifier) == 2
+            and float(ds.ImagePositionPatient[2]) == z[short]
+        ):
+            os.unlink(path)
+    text = _refusal(tmp_path / "in")
+    assert "do not lie at the same slice positions" not in text, text
+    assert "positions repeat" in text, text

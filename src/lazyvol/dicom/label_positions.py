@@ -46,13 +46,19 @@ def _places(
     return out
 
 
+def _nested(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """Does one set of positions hold the other?"""
+    return set(a) <= set(b) or set(b) <= set(a)
+
+
 def moved_labels(groups: Sequence[Sequence[FrameRecord]], positions: Sequence[float]) -> str:
     """Why the labelled volumes among ``groups`` (the images at each distinct slice position, in
     order along the normal; ``positions`` their places, mm) cannot be stacked: "" unless a
     position holds several images, every image states a volume label, and the label's values
     lie at different sets of positions (each value at two or more, each equally often) that
     overlap along the normal (sets in blocks one after another, as a moving table's stations, are
-    left to the stacking)."""
+    left to the stacking), some value's set neither holding nor held by the most common one (a
+    volume short of images is left to the incomplete-volume refusals)."""
     if not any(len(g) > 1 for g in groups) or any(r.mosaic is not None for g in groups for r in g):
         return ""
     for name, word, label_of in VOLUME_LABELS:
@@ -65,7 +71,10 @@ def moved_labels(groups: Sequence[Sequence[FrameRecord]], positions: Sequence[fl
         values = sorted(places, key=repr)
         common, _ = Counter(places[v] for v in values).most_common(1)[0]
         first = next(v for v in values if places[v] == common)
-        moved = [v for v in values if places[v] != common]
+        # (a volume short of images lies at some of the others' positions: not moved)
+        moved = [v for v in values if not _nested(places[v], common)]
+        if not moved:
+            continue
         other = min(moved, key=lambda v: abs(positions[places[v][0]] - positions[common[0]]))
         shift = positions[places[other][0]] - positions[common[0]]
         shown = ", ".join(str(v) for v in moved[:4]) + (" ..." if len(moved) > 4 else "")

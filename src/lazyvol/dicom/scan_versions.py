@@ -611,4 +611,6 @@ INDEX_VERSION = 153
 #: its slices within the stated TR, as dcm2niix (it had none) (h213).
 #: 234: a single GE volume has no SliceTiming from the protocol block, as dcm2niix (h213).
 #: 235: a GE EPI series not stating MRAcquisitionType keeps its SliceTiming, as dcm2niix (h213).
-REPORT_FORMAT = 235
+#: 236: a time series with a volume short of images is no longer refused as a moved volume (231's
+#: check; the incomplete-volume refusal again) (h213).
+REPORT_FORMAT = 236
