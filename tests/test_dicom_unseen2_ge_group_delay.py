@@ -1,10 +1,11 @@
 """GE SliceTiming and the delay after slice group (0043,107C): not stated, or above 0 (sparse fMRI).
 
 (0043,107C) states the time GE leaves after the slice group. lazyvol derived the times from the
-protocol block whether or not the delay was stated, taking a missing one for 0; dcm2niix gives none then ("Unable to compute slice times
-for this GE dataset"), as a delay not known may not be 0 (a series whose private group 0043 an
-export dropped, an older release). Now none either; a stated 0, or an element left empty (which
-dcm2niix reads as stated), keeps the times.
+protocol block whether or not the delay was stated, taking a missing one for 0; dcm2niix gives
+none then ("Unable to compute slice times for this GE dataset") unless the protocol's imaging
+options (IOPT) name fMRI or multiphase ("FMRI", "MPh"), as a delay not known may not be 0 (a
+series whose private group 0043 an export dropped, an older release). Now the same rule; a
+stated 0, or an element left empty (which dcm2niix reads as stated), keeps the times.
 
 A delay stated above 0 (a sparse fMRI acquisition: the slices, then a pause) gave no SliceTiming
 either, where dcm2niix gives the slices' times within the stated TR, TR / n apart, the delay after
@@ -30,18 +31,28 @@ import pydicom
 import pytest
 
 import lazyvol as lv
-from test_dicom_ge_timing import TR_MS, _dcm2niix_sidecar, _interleaved, _write_ge
+from test_dicom_ge_timing import (
+    TR_MS,
+    _dcm2niix_sidecar,
+    _interleaved,
+    _protocol_block,
+    _write_ge,
+)
 
 pytestmark = pytest.mark.usefixtures("dicom_cache")
 
 
 @pytest.mark.filterwarnings("ignore:A value of type 'bytes' cannot be assigned")
+@pytest.mark.parametrize("options", [None, "EPI", "EPI, FMRI", "MPh, EDR", "fmri"])
 @pytest.mark.parametrize("stated", ["absent", "empty", "zero"])
-def test_slice_timing_needs_the_group_delay_stated_as_dcm2niix(tmp_path, stated):
+def test_slice_timing_needs_the_group_delay_stated_as_dcm2niix(tmp_path, stated, options):
     nk = 6
     src = _write_ge(tmp_path / "s", nk, order=1)
+    entries = {"SLICEORDER": "1", "NOSLC": str(nk), "DELACQ": "0"}
+    protocol = _protocol_block({**entries, "IOPT": options} if options else entries)
     for path in src.glob("*.dcm"):
         ds = pydicom.dcmread(path)
+        ds[ds.private_block(0x0025, "GEMS_SERS_01").get_tag(0x1B)].value = protocol
         block = ds.private_block(0x0043, "GEMS_PARM_01")
         if stated == "absent":
             del ds[block.get_tag(0x7C)]
@@ -51,7 +62,8 @@ def test_slice_timing_needs_the_group_delay_stated_as_dcm2niix(tmp_path, stated)
     vol = lv.open(src, use_index=False)
     mine = vol.meta["bids"].get("SliceTiming")
     side, _ = _dcm2niix_sidecar(src, tmp_path / "out")
-    if stated != "absent":  # (dcm2niix: an empty value derives the times as 0 does)
+    timed = options is not None and ("FMRI" in options or "MPh" in options)
+    if stated != "absent" or timed:  # (dcm2niix: an empty value is as 0; FMRI / MPh take 0)
         np.testing.assert_allclose(mine, _interleaved(nk, TR_MS / 1000 / nk), atol=1e-5)
         np.testing.assert_allclose(mine, side["SliceTiming"], atol=1e-4)
     else:
@@ -132,3 +144,19 @@ def test_a_series_not_stating_its_acquisition_type_keeps_its_times_as_dcm2niix(
     else:
         np.testing.assert_allclose(mine, _interleaved(6, TR_MS / 1000 / 6), atol=1e-5)
         np.testing.assert_allclose(mine, side["SliceTiming"], atol=1e-4)
+
+
+@pytest.mark.skipif(not GE_5.is_dir(), reason=f"real GE DICOM not found at {GE_5}")
+def test_a_real_fmri_run_without_the_group_delay_keeps_its_times_as_dcm2niix(tmp_path):
+    """The NIH run states IOPT "EPI, FMRI": dcm2niix derives its times without (0043,107C)."""
+    (tmp_path / "in").mkdir()
+    for path in sorted(GE_5.glob("*.dcm")):
+        ds = pydicom.dcmread(path)
+        if int(ds.InstanceNumber) <= 30:
+            del ds[0x0043107C]
+            ds.save_as(tmp_path / "in" / path.name)
+    vol = lv.open(tmp_path / "in", use_index=False)
+    side, affine = _dcm2niix_sidecar(tmp_path / "in", tmp_path / "out")
+    t = np.linalg.inv(affine) @ vol.affine
+    mine = vol.meta["bids"]["SliceTiming"]
+    np.testing.assert_allclose(mine[::-1] if t[2, 2] < 0 else mine, side["SliceTiming"], atol=1e-4)

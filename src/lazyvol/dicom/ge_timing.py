@@ -33,8 +33,9 @@ sidecar's RepetitionTime only (dcm2niix: (TR + delay - delay) / n).
 Where the reference does not cover the data, no SliceTiming is given, since a made-up one would
 mislead slice-timing correction: spin-echo EPI (GE's diffusion EPI uses another pattern; only
 ``ScanningSequence`` EP and GR is derived), a delay between volumes (``DELACQ`` non-zero), a
-delay after slice group not stated (dcm2niix then says "Unable to compute slice times for this
-GE dataset") or not a number above 0 where non-zero, a slice count other than ``NOSLC``, InstanceNumber not
+delay after slice group not stated where the protocol's imaging options (``IOPT``) name neither
+fMRI nor multiphase (dcm2niix then says "Unable to compute slice times for this GE dataset"; with
+either, it takes the delay for 0) or not a number above 0 where non-zero, a slice count other than ``NOSLC``, InstanceNumber not
 monotonic along the stack with no scan locations placing its ends, InstanceNumber missing (as
 dcm2niix), an unknown release with HyperBand.
 """
@@ -67,6 +68,9 @@ GROUP_DELAY_SECONDS = "_ge_group_delay_s"
 #: A record's ``acq`` key of its RepetitionTime (0018,0080) as stated (ms, any sign): the delay is
 #: added to it before the sum is rounded and tested above 0, as dcm2niix adds it to its d.TR.
 _STATED_TR_MS = "_ge_tr_ms"
+#: Imaging options (the protocol's IOPT, case as GE writes it) under which dcm2niix derives the
+#: times of a series whose delay after slice group (0043,107C) is not stated (taken as 0).
+_TIMED_OPTIONS = ("FMRI", "MPh")
 #: Largest decompressed protocol block accepted (real ones are a few KiB).
 _MAX_PROTOCOL = 1 << 20
 #: One ``KEY "value"`` line (``[ \t]``, not ``\s``: ``^\s*`` runs over every following blank line
@@ -115,6 +119,8 @@ def ge_record_values(raw: dict[int, Any]) -> dict[str, Any]:
         entries = _protocol(block)
         if entries.get("PSEQ"):
             out["_ge_pulse_sequence"] = entries["PSEQ"]  # (lazyvol.dicom.bids_extra)
+        if any(word in entries.get("IOPT", "") for word in _TIMED_OPTIONS):
+            out["_ge_timed_option"] = True
         order = _int(entries.get("SLICEORDER"))
         if order is not None:
             out["_ge_slice_order"] = order
@@ -287,7 +293,9 @@ def ge_slice_timing(
     order, nk = first.get("_ge_slice_order"), len(base)
     # (a delay after slice group not stated is not known to be 0: dcm2niix gives no times then)
     group_delay = first.get("_ge_group_delay")
-    if order not in (0, 1) or first.get("_ge_delay") or group_delay is None:
+    if group_delay is None and not first.get("_ge_timed_option"):
+        return None  # (neither the delay stated nor an fMRI / multiphase option, as dcm2niix)
+    if order not in (0, 1) or first.get("_ge_delay"):
         return None
     # (a 3D acquisition has none; one not stating its type keeps its times, as dcm2niix)
     if first.get("_ge_slices") not in (None, nk) or bids.get("MRAcquisitionType") == "3D":

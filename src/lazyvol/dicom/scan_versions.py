@@ -249,7 +249,8 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: renumbered series' SliceTiming runs from) (h213).
 #: 153: a GE file's delay after slice group (0043,107C) left empty is recorded as stated (as
 #: dcm2niix reads it), told apart from one absent (h213).
-INDEX_VERSION = 153
+#: 154: a GE file's protocol imaging options naming fMRI or multiphase (IOPT) are recorded (h213).
+INDEX_VERSION = 154
 #: Layout of a report: 2: files named by their listing position, identities taken from the listing;
 #: 3: a volume's files may differ in pixel encoding (each frame's, ``encodings``), where 2 split them;
 #: 4: ... and in BitsStored (each frame's, ``stored_bits``), where 3 split them;
@@ -613,4 +614,6 @@ INDEX_VERSION = 153
 #: 235: a GE EPI series not stating MRAcquisitionType keeps its SliceTiming, as dcm2niix (h213).
 #: 236: a time series with a volume short of images is no longer refused as a moved volume (231's
 #: check; the incomplete-volume refusal again) (h213).
-REPORT_FORMAT = 236
+#: 237: a GE fMRI / multiphase series (IOPT) not stating its delay after slice group keeps its
+#: SliceTiming, as dcm2niix (232 had left it out) (h213).
+REPORT_FORMAT = 237
