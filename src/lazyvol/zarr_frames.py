@@ -123,20 +123,21 @@ def _make_v3_class(base_name: str, codec: str) -> type:
 
     base = getattr(zarr.codecs, base_name)
 
-    class Checked(base):  # type: ignore[misc, valid-type]
-        """zarr's codec of the same JSON name, refusing a frame that does not match its chunk."""
+    def _decode_sync(self: Any, chunk_bytes: Any, chunk_spec: Any) -> Any:
+        itemsize = chunk_spec.dtype.to_native_dtype().itemsize
+        expected = math.prod(chunk_spec.shape) * itemsize
+        problem = frame_problem(codec, chunk_bytes.as_numpy_array(), expected)
+        if problem is not None:
+            raise _refuse(codec, problem)
+        return base._decode_sync(self, chunk_bytes, chunk_spec)
 
-        def _decode_sync(self, chunk_bytes: Any, chunk_spec: Any) -> Any:
-            itemsize = chunk_spec.dtype.to_native_dtype().itemsize
-            expected = math.prod(chunk_spec.shape) * itemsize
-            problem = frame_problem(codec, chunk_bytes.as_numpy_array(), expected)
-            if problem is not None:
-                raise _refuse(codec, problem)
-            return super()._decode_sync(chunk_bytes, chunk_spec)
-
-    Checked.__module__ = __name__
-    Checked.__qualname__ = Checked.__name__ = f"Checked{base_name}"
-    return Checked
+    # (made with type(): zarr's codec classes are untyped, a class statement deriving from one
+    # is a typing error in this strict module)
+    doc = "zarr's codec of the same JSON name, refusing a frame that does not match its chunk."
+    namespace = {"__doc__": doc, "__module__": __name__, "_decode_sync": _decode_sync}
+    checked: type = type(f"Checked{base_name}", (base,), namespace)
+    checked.__qualname__ = checked.__name__
+    return checked
 
 
 def _make_v2_class(base_name: str, codec: str) -> type:
@@ -144,21 +145,23 @@ def _make_v2_class(base_name: str, codec: str) -> type:
 
     base = getattr(numcodecs, base_name)
 
-    class Checked(base):  # type: ignore[misc, valid-type]
-        """numcodecs' codec (same configuration), refusing a frame that does not match its chunk."""
+    def decode(self: Any, buf: Any, out: Any = None) -> Any:
+        problem = frame_problem(codec, buf, self._expected, self._most)
+        if problem is not None:
+            raise _refuse(codec, problem)
+        return base.decode(self, buf, out)
 
-        _expected: int | None = None
-        _most: int | None = None
-
-        def decode(self, buf: Any, out: Any = None) -> Any:
-            problem = frame_problem(codec, buf, self._expected, self._most)
-            if problem is not None:
-                raise _refuse(codec, problem)
-            return super().decode(buf, out)
-
-    Checked.__module__ = __name__
-    Checked.__qualname__ = Checked.__name__ = f"Checked{base_name}"
-    return Checked
+    doc = "numcodecs' codec (same configuration), refusing a frame that does not match its chunk."
+    namespace = {
+        "__doc__": doc,
+        "__module__": __name__,
+        "_expected": None,
+        "_most": None,
+        "decode": decode,
+    }
+    checked: type = type(f"Checked{base_name}", (base,), namespace)
+    checked.__qualname__ = checked.__name__
+    return checked
 
 
 #: (zarr v3 codec class, numcodecs class) names by frame kind.
@@ -246,7 +249,8 @@ def with_checked_frames(meta: Any) -> Any:
 
     if isinstance(meta, ArrayV3Metadata):
         try:
-            grid = tuple(int(n) for n in meta.chunk_grid.chunk_shape)  # type: ignore[attr-defined]
+            shape: Any = getattr(meta.chunk_grid, "chunk_shape", None)  # (a regular grid's)
+            grid = tuple(int(n) for n in shape)
             itemsize = meta.dtype.to_native_dtype().itemsize
         except (AttributeError, TypeError, ValueError):
             return meta  # (a grid or dtype not known here: zarr's codecs as they are)
