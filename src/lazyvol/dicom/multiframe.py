@@ -31,6 +31,7 @@ from .records import (
     add_extra_values,
     drop_nonfinite,
     leading_numbers,
+    number,
     spacing_pair,
 )
 from .siemens_sidecar import SERIES_AT, xa_group_values
@@ -83,7 +84,7 @@ def _floats(
     if value is None:
         return None
     try:
-        out = [float(v) for v in value]
+        out = [number(v) for v in value]
     except (TypeError, ValueError):
         out = []
     if len(out) == n:
@@ -98,7 +99,7 @@ def _floats(
 def _num(value: Any, fr: FrameRecord | None = None, name: str = "") -> float | None:
     """``value`` as a number, None when absent or not a number (noted in ``fr.bad_attributes``)."""
     try:  # (None: a TypeError)
-        return float(value)
+        return number(value)
     except (TypeError, ValueError):
         if fr is not None and value is not None and (value == "" or str(value).strip(" \x00")):
             note = f"{name}={str(value)!r} is not a number"  # (refused or said, as top-level)
@@ -255,7 +256,7 @@ def _philips_scale_slope(items: list[Any]) -> float | None:
                 if len(value) != 4:
                     continue
                 value = struct.unpack("<f", value)[0]
-            f = float(value[0] if isinstance(value, list | tuple) else value)
+            f = number(value[0] if isinstance(value, list | tuple) else value)
         except (TypeError, ValueError, AttributeError, KeyError):
             continue
         if f and f == f and abs(f) != float("inf"):

@@ -155,15 +155,18 @@ def one_frame_held(rec: FrameRecord, native: bool) -> bool:
 
 def number(text: Any) -> float:
     """``float(text)`` for a DS or IS value, refusing Python's forms DICOM's grammar lacks: a
-    digit separator ('1_000', which ``float`` reads as 1000 and dcm2niix's ``atof`` as 1).
+    digit separator ('1_000', which ``float`` reads as 1000 and dcm2niix's ``atof`` as 1). A value
+    pydicom converted (its DSfloat / IS, in a sequence it parsed) is judged by the text it was
+    read from (``original_string``): pydicom's ``float`` took '1_0' for 10 there too.
 
     Raises
     ------
     ValueError
         ``text`` is not a number.
     """
-    if isinstance(text, str) and "_" in text:
-        raise ValueError(f"not a DICOM number: {text!r}")
+    written = getattr(text, "original_string", text)
+    if isinstance(written, str) and "_" in written:
+        raise ValueError(f"not a DICOM number: {written!r}")
     return float(text)
 
 

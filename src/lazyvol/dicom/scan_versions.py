@@ -252,4 +252,6 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 158: a GE file's delay after slice group (0043,107C) left empty is recorded as stated (as
 #: dcm2niix reads it), told apart from one absent (h213).
 #: 159: a GE file's protocol imaging options naming fMRI or multiphase (IOPT) are recorded (h213).
-INDEX_VERSION = 159
+#: 160: an enhanced file's functional-group DS / IS numbers written with a digit separator ('1_0',
+#: which pydicom's float reads as 10) are malformed, as top-level ones are since 155.
+INDEX_VERSION = 160
