@@ -18,20 +18,15 @@ import pytest
 import zarr
 
 import lazyvol as lv
+from lazyvol.testing import ome_zarr_attributes
 
-AXES = [{"name": n, "type": "space"} for n in "zyx"]
 DATA = np.arange(1, 6 * 7 * 8 + 1, dtype="uint16").reshape(6, 7, 8)
 
 
 def _store(path: Path, fmt: int, encoding: dict) -> str:  # type: ignore[type-arg]
     group = zarr.open_group(str(path), mode="w", zarr_format=fmt)  # type: ignore[arg-type]
     group.create_array("0", data=DATA, chunks=(3, 4, 5), chunk_key_encoding=encoding)  # type: ignore[arg-type]
-    scale = [{"type": "scale", "scale": [1, 1, 1]}]
-    ms = {"axes": AXES, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
-    if fmt == 2:
-        group.attrs.update({"multiscales": [{"version": "0.4", **ms}]})
-    else:
-        group.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    group.attrs.update(ome_zarr_attributes("zyx", unit=None, version="0.4" if fmt == 2 else "0.5"))
     return str(path)
 
 

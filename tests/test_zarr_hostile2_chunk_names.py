@@ -13,8 +13,7 @@ import zarr
 from zarr.codecs import GzipCodec, ZstdCodec
 
 import lazyvol as lv
-
-AXES = [{"name": n, "type": "space"} for n in "zyx"]
+from lazyvol.testing import ome_zarr_attributes
 
 
 def _store(path: Path, fmt: int, compressor: str, shards: bool) -> str:
@@ -27,12 +26,7 @@ def _store(path: Path, fmt: int, compressor: str, shards: bool) -> str:
     data = np.arange(6 * 8 * 10, dtype="int32").reshape(6, 8, 10)
     kw = {"chunks": (1, 4, 5), "shards": (3, 8, 10)} if shards else {"chunks": (3, 4, 5)}
     group.create_array("0", data=data, compressors=codec, **kw)  # type: ignore[arg-type]
-    scale = [{"type": "scale", "scale": [1, 1, 1]}]
-    ms = {"axes": AXES, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
-    if fmt == 2:
-        group.attrs.update({"multiscales": [{"version": "0.4", **ms}]})
-    else:
-        group.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    group.attrs.update(ome_zarr_attributes("zyx", unit=None, version="0.4" if fmt == 2 else "0.5"))
     return str(path)
 
 

@@ -16,20 +16,14 @@ import pytest
 import zarr
 
 import lazyvol as lv
-
-AXES = [{"name": n, "type": "space"} for n in "zyx"]
+from lazyvol.testing import ome_zarr_attributes
 
 
 def _store(path: Path, fmt: int, dtype: str, fill: object) -> str:
     group = zarr.open_group(str(path), mode="w", zarr_format=fmt)  # type: ignore[arg-type]
     data = np.arange(1, 6 * 7 * 8 + 1, dtype=dtype).reshape(6, 7, 8)
     group.create_array("0", data=data, chunks=(3, 4, 5))
-    scale = [{"type": "scale", "scale": [1, 1, 1]}]
-    ms = {"axes": AXES, "datasets": [{"path": "0", "coordinateTransformations": scale}]}
-    if fmt == 2:
-        group.attrs.update({"multiscales": [{"version": "0.4", **ms}]})
-    else:
-        group.attrs["ome"] = {"version": "0.5", "multiscales": [ms]}
+    group.attrs.update(ome_zarr_attributes("zyx", unit=None, version="0.4" if fmt == 2 else "0.5"))
     meta = Path(path, "0", ".zarray" if fmt == 2 else "zarr.json")
     doc = json.loads(meta.read_text())
     doc["fill_value"] = fill
