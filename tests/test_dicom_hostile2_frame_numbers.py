@@ -63,3 +63,35 @@ def test_a_slice_thickness_with_a_digit_separator_is_noted_not_read_as_python_re
     assert isinstance(frames, list)
     assert frames[1].slice_thickness is None
     assert any("SliceThickness" in n and "2_5" in n for n in frames[1].bad_attributes or [])
+
+
+def test_an_nm_detector_position_with_a_digit_separator_is_refused(tmp_path):
+    """An NM reconstruction's first-slice position lies in DetectorInformationSequence (parsed by
+    pydicom): '3_0' there is no z of 30 mm (it opened placed 60 mm off), the file is refused
+    naming it."""
+    from lazyvol.testing import write_nm_tomo
+
+    truth = write_nm_tomo(tmp_path / "nm" / "nm.dcm", (8, 6, 5))
+    ds = pydicom.dcmread(truth.files[0])
+    item = ds.DetectorInformationSequence[0]
+    x, y, _ = (str(v) for v in item.ImagePositionPatient)
+    item["ImagePositionPatient"]._value = f"{x}\\{y}\\3_0"
+    ds.save_as(truth.files[0])
+    with pytest.raises(LazyvolError, match=r"ImagePositionPatient in DetectorInformationSequence"):
+        lv.open(tmp_path / "nm")
+
+
+def test_a_uih_grid_tile_position_with_a_digit_separator_is_refused(tmp_path):
+    """A UIH GRID tile's position lies in the private MR VFrame Sequence (0065,1051) (parsed by
+    pydicom): '1_0' there is refused naming the item, never read as 10."""
+    from lazyvol.testing import write_uih_grid_series
+
+    write_uih_grid_series(tmp_path / "g", (8, 6, 4))
+    path = sorted((tmp_path / "g").iterdir())[0]
+    ds = pydicom.dcmread(path)
+    tile = ds[0x0065, 0x1051].value[1]
+    x, y, _ = (str(v) for v in tile.ImagePositionPatient)
+    tile["ImagePositionPatient"]._value = f"{x}\\{y}\\1_0"
+    ds.save_as(path)
+    with pytest.raises(LazyvolError, match=r"item 2 of MR VFrame Sequence .* ImagePositionPatient"):
+        lv.open(tmp_path / "g")

@@ -27,7 +27,7 @@ import numpy as np
 from .dicom_time import tm_resolution, tm_seconds, wrap_note
 from .header_values import sequence_items
 from .mosaic import raw_text
-from .records import FrameRecord
+from .records import FrameRecord, number
 from .tiles import GRID_MARK, fail, is_uih, is_vframe, tile_layout
 
 __all__ = ["expand_grid", "grid_file"]
@@ -69,8 +69,8 @@ def grid_file(rec: FrameRecord, raw: dict[int, Any]) -> bool:
 def _item_position(item: Any) -> list[float] | None:
     """An item's ImagePositionPatient as three finite numbers, None when absent or malformed."""
     try:
-        values = [float(x) for x in item.get("ImagePositionPatient")]
-    except Exception:  # absent (None), or a malformed DS pydicom refuses
+        values = [number(x) for x in item.get("ImagePositionPatient")]
+    except Exception:  # absent (None), a malformed DS pydicom refuses, or one Python reads (1_0)
         return None
     return values if len(values) == 3 and all(math.isfinite(v) for v in values) else None
 

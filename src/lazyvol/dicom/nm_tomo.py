@@ -28,7 +28,7 @@ import numpy as np
 from .checks import placing_spacing_problem
 from .frame_ranges import UNSUPPORTED_LAYOUT, frame_ranges
 from .header_values import ValueReader, sequence_items
-from .records import FrameRecord, upper_values
+from .records import FrameRecord, number, upper_values
 from .source import Fetch
 
 __all__ = ["DETECTOR_SEQUENCE", "nm_tomo_file", "nm_tomo_frames", "nm_tomo_slice"]
@@ -83,7 +83,7 @@ def _item_geometry(item: Any) -> tuple[list[float], list[float]] | str:
     found = []
     for name, n in (("ImagePositionPatient", 3), ("ImageOrientationPatient", 6)):
         try:
-            values = [float(x) for x in item.get(name) or ()]
+            values = [number(x) for x in item.get(name) or ()]
         except (TypeError, ValueError):
             values = []
         if len(values) != n or not all(math.isfinite(x) for x in values):

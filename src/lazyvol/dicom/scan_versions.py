@@ -254,4 +254,6 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: 159: a GE file's protocol imaging options naming fMRI or multiphase (IOPT) are recorded (h213).
 #: 160: an enhanced file's functional-group DS / IS numbers written with a digit separator ('1_0',
 #: which pydicom's float reads as 10) are malformed, as top-level ones are since 155.
-INDEX_VERSION = 160
+#: 161: the same for the positions of an NM reconstruction's DetectorInformationSequence and of a
+#: UIH GRID's MR VFrame Sequence items (the file is refused naming them).
+INDEX_VERSION = 161
