@@ -132,7 +132,6 @@ class RawMemo(Generic[R]):
         self._lock = threading.Lock()
         #: (looked-at tags, {their fingerprints: marshalled result}), newest first.
         self._tables: tuple[tuple[tuple[int, ...], dict[tuple[Any, ...], bytes]], ...] = ()
-        self._kept = 0
         self._misses = 0
         self._paused = 0
         self.hits = 0
@@ -173,10 +172,9 @@ class RawMemo(Generic[R]):
         except ValueError:  # not plain data
             return
         with self._lock:
-            if self._kept >= LIMIT:
-                self._tables, self._kept = (), 0
+            if sum(len(t) for _, t in self._tables) >= LIMIT:
+                self._tables = ()
             old = dict(self._tables)
             table = dict(old.pop(tags, {}))
             table[key] = blob
             self._tables = ((tags, table), *old.items())
-            self._kept += 1
