@@ -277,6 +277,16 @@ def send_head(
     handler.end_headers()
 
 
+def pass_on(
+    handler: BaseHTTPRequestHandler, status: int, headers: list[tuple[str, str]], data: bytes
+) -> None:
+    """Pass a relayed answer (:func:`relay`) on unchanged from ``handler``: its status and
+    headers (:func:`send_head`), then its body unless the request was a HEAD."""
+    send_head(handler, status, headers)
+    if handler.command != "HEAD":
+        handler.wfile.write(data)
+
+
 def listing_ms_proxy(upstream_port: int, rewritten: list[int]) -> type[BaseHTTPRequestHandler]:
     """A pass-through proxy to the S3 server on ``upstream_port`` whose bucket listings carry
     LastModified with milliseconds (``...T12:00:00.123Z``), as MinIO and Ceph list them, where

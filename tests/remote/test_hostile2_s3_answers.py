@@ -22,7 +22,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 import pytest
-from remote_servers import S3, QuietProxy, free_port, relay, send_head, serving
+from remote_servers import S3, QuietProxy, free_port, pass_on, relay, serving
 
 import lazyvol as lv
 from lazyvol import _io
@@ -57,9 +57,7 @@ def _bending_proxy(upstream: int, mode: list[str]) -> type[BaseHTTPRequestHandle
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
-            send_head(self, status, headers)
-            if self.command != "HEAD":
-                self.wfile.write(data)
+            pass_on(self, status, headers, data)
 
         do_GET = do_HEAD = do_PUT = do_POST = _forward
 

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
-from remote_servers import S3, QuietProxy, free_port, relay, send_head, serving
+from remote_servers import S3, QuietProxy, free_port, pass_on, relay, serving
 
 import lazyvol as lv
 from lazyvol import _io
@@ -37,9 +37,7 @@ def _no_list_proxy(upstream: int) -> type[BaseHTTPRequestHandler]:
                 self.end_headers()
                 self.wfile.write(body)
                 return
-            send_head(self, status, headers)
-            if self.command != "HEAD":
-                self.wfile.write(data)
+            pass_on(self, status, headers, data)
 
         do_GET = do_HEAD = do_PUT = do_POST = _forward
 

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler
 import nibabel as nib
 import numpy as np
 import pytest
-from remote_servers import S3, QuietProxy, free_port, relay, send_head, serving
+from remote_servers import S3, QuietProxy, free_port, pass_on, relay, send_head, serving
 
 import lazyvol as lv
 from lazyvol import _io
@@ -33,9 +33,7 @@ def _capping_proxy(upstream: int, cap: int, after: list[int]) -> type[BaseHTTPRe
                 del self.headers["Range"]
                 self.headers["Range"] = f"bytes={a}-{min(b, a + cap - 1)}"
             status, headers, data = relay(self, upstream)
-            send_head(self, status, headers)
-            if self.command != "HEAD":
-                self.wfile.write(data)
+            pass_on(self, status, headers, data)
 
         do_GET = do_HEAD = do_PUT = do_POST = _forward
 
