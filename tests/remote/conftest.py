@@ -11,6 +11,8 @@ import pytest
 from hostile_server import hostile_server
 from remote_servers import http_server, s3_bucket, s3_server
 
+from lazyvol import _io
+
 __all__ = ["dist_client", "hostile_server", "http_server", "s3_bucket", "s3_server"]
 
 
@@ -37,3 +39,14 @@ def dist_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             os.environ.pop("LAZYVOL_CACHE_DIR", None)
         else:
             os.environ["LAZYVOL_CACHE_DIR"] = old
+
+
+@pytest.fixture
+def _deadline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A stalling or dripping server's tests: LAZYVOL_REMOTE_TIMEOUT 1 s and
+    LAZYVOL_REMOTE_DEADLINE 1.5 s, on filesystems made for them (none cached before or after)."""
+    monkeypatch.setenv("LAZYVOL_REMOTE_TIMEOUT", "1")
+    monkeypatch.setenv("LAZYVOL_REMOTE_DEADLINE", "1.5")
+    _io.clear_filesystems()
+    yield
+    _io.clear_filesystems()

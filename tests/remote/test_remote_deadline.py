@@ -5,7 +5,6 @@ RemoteTimeoutError naming it, over HTTP and S3 (moto behind a dripping proxy).""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
@@ -75,15 +74,6 @@ def _dripping_proxy(upstream: int) -> type[BaseHTTPRequestHandler]:
         do_GET = do_HEAD = do_PUT = do_POST = _forward
 
     return Proxy
-
-
-@pytest.fixture
-def _deadline(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("LAZYVOL_REMOTE_TIMEOUT", "1")
-    monkeypatch.setenv("LAZYVOL_REMOTE_DEADLINE", "1.5")
-    _io.clear_filesystems()
-    yield
-    _io.clear_filesystems()
 
 
 @pytest.mark.usefixtures("_deadline")
