@@ -413,7 +413,8 @@ class Location:
         storage_options: Mapping[str, Any] | None = None,
     ) -> Location:
         """Location of a path or URL. ``file://`` URLs become local paths; a local path is kept as
-        given (messages show it so), its :attr:`identity` is absolute.
+        given (messages show it so) but for a leading ``~``, expanded to the home folder as
+        nibabel and fsspec expand it; its :attr:`identity` is absolute.
 
         Raises
         ------
@@ -444,7 +445,7 @@ class Location:
                     f"{display_path(text)}: storage_options are for URLs (s3://, gs://, https://, "
                     "...), not local paths; leave them out for a local file"
                 )
-            return cls(through_links(text))  # as spelled (messages); ``identity`` is absolute
+            return cls(through_links(os.path.expanduser(text)))  # ``~`` as nibabel and fsspec
         _check_url(text)
         scheme, rest = text.split("://", 1)  # (a scheme is case-insensitive: RFC 3986; s3fs and
         text = f"{scheme.lower()}://{rest}"  # gcsfs strip only a lower-case one from a path)

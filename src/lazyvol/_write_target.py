@@ -16,7 +16,8 @@ __all__ = ["local_destination", "written_through"]
 
 def local_destination(dest: str | os.PathLike[str]) -> str:
     """The absolute local path a writer writes ``dest`` to; a URL is refused (``"s3://b/o.zarr"``
-    was taken for the relative folder ``./s3:/b/o.zarr``, and written there when it existed).
+    was taken for the relative folder ``./s3:/b/o.zarr``, and written there when it existed); a
+    leading ``~`` is the home folder, as ``nibabel.save`` takes it.
 
     Raises
     ------
@@ -35,7 +36,7 @@ def local_destination(dest: str | os.PathLike[str]) -> str:
         text = text.split("://", 1)[1]
         if text.lower().startswith("localhost/"):  # file://localhost/tmp/x: the host named
             text = text[len("localhost") :]
-    return os.path.abspath(through_links(text))
+    return os.path.abspath(through_links(os.path.expanduser(text)))  # (``~`` as nibabel's save)
 
 
 def written_through(dest: str) -> str:
