@@ -29,6 +29,7 @@ from .errors import (
     SourceNotFoundError,
     UnsupportedError,
 )
+from .file_magic import content_note
 from .geometry import affine_problem
 from .nifti_analyze import analyze_header
 from .nifti_carry import QFORM_DIFFERS, same_transform
@@ -134,6 +135,7 @@ def _precheck_raw_header(hdr_loc: Location, raw: bytes, single: bool) -> tuple[b
         raise FormatError(
             f"{hdr_loc}: {label} sizeof_hdr = {value} (expected 348 for NIfTI-1/Analyze or 540 "
             "for NIfTI-2): not a NIfTI/Analyze header"
+            + content_note(raw, inflated=is_gzip_name(hdr_loc))
         )
     order, nifti2 = found
     if nifti2 and raw[4:8] not in _MAGIC2 and raw[344:348] in _MAGIC1:
