@@ -28,6 +28,8 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
+from .j2k_tiles import missing_tiles_problem, tiles_room_problem
+
 __all__ = [
     "ENCAPSULATED_UNCOMPRESSED",
     "END_MARKER_ROOM",
@@ -361,8 +363,9 @@ def room_problem(
     :func:`rle_room_problem`; JPEG and JPEG-LS, :func:`_least_bits`), so Rows and Columns
     over-state the image and a decoder would allocate what they claim before it finds the data
     short; an Encapsulated Uncompressed frame holds its values themselves. None when the frame
-    has room, or its codec has no such floor (JPEG 2000, HTJ2K: only the size limit,
-    ``LAZYVOL_MAX_CHUNK_BYTES``, bounds what they claim)."""
+    has room, or its codec has no such floor (JPEG 2000, HTJ2K: only their tiles' tile-parts,
+    :func:`~.j2k_tiles.tiles_room_problem`; the size limit, ``LAZYVOL_MAX_CHUNK_BYTES``, bounds
+    what a one-tile codestream claims)."""
     if syntax == RLE_SYNTAX:
         return rle_room_problem(length, rows, columns, segments)
     if syntax == ENCAPSULATED_UNCOMPRESSED and rows * columns * segments > length:
@@ -373,6 +376,8 @@ def room_problem(
             "the header over-states the image or the file is damaged; fix Rows/Columns or "
             "re-export the file"
         )
+    if syntax in _J2K:
+        return tiles_room_problem(frame, length)
     bits, unit = _least_bits(syntax, frame, rows, columns)
     if bits <= 8 * max(length, 0):
         return None
@@ -575,4 +580,5 @@ def frame_problem(
         codestream_disagreement(syntax, frame, rows, columns, bits_allocated, samples)
         or end_marker_problem(syntax, frame)
         or room_problem(syntax, frame, len(frame), rows, columns, samples)
+        or (missing_tiles_problem(frame) if syntax in _J2K else None)
     )
