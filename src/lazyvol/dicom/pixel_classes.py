@@ -49,7 +49,7 @@ def no_pixels_reason(sop_class: str, r: ValueReader, cut: str = "") -> tuple[str
     ):
         # A complete file of a class without pixels (a structured report, a spectroscopy or
         # physiological-log object, an RT plan): valid DICOM lazyvol does not read.
-        return f"no Pixel Data (7FE0,0010): not an image ({name})", True
+        return f"no Pixel Data (7FE0,0010): not an image ({_PRIVATE_NAMES.get(name, name)})", True
     else:
         # A class that holds pixels (a parametric map, a segmentation, a vendor's private one:
         # not known to hold none) or a header with image attributes: cut before its pixels.
@@ -76,6 +76,8 @@ _PIXEL_CLASSES = frozenset(
 #: Vendors' private classes known to hold no pixels: Siemens CSA Non-Image (physiological logs,
 #: spectroscopy, raw data).
 _NO_PIXELS_PRIVATE = frozenset({"1.3.12.2.1107.5.9.1"})
+#: Names of those private classes, for messages.
+_PRIVATE_NAMES = {"1.3.12.2.1107.5.9.1": "Siemens CSA Non-Image Storage (1.3.12.2.1107.5.9.1)"}
 #: Classes without pixels whose objects state Rows and Columns all the same (the grid of their
 #: spectroscopy voxels; MR Spectroscopy makes them Type 1): such a file is complete, not an image
 #: cut before its pixels.

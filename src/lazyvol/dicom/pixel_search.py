@@ -15,7 +15,14 @@ from typing import Any
 from .model import DAMAGED_HEADER
 from .source import Fetch
 
-__all__ = ["PIXEL_SEARCH", "damaged_reason", "damaged_skip", "pixels_further_on"]
+__all__ = [
+    "PIXEL_SEARCH",
+    "damaged_reason",
+    "damaged_skip",
+    "pixels_further_on",
+    "private_pixels",
+    "private_pixels_reason",
+]
 
 
 #: Bytes of a header whose reading ended before Pixel Data searched for that element's header.
@@ -100,8 +107,105 @@ def damaged_reason(reason: str, cut: str, path: str, size: int, fetch: Fetch) ->
     )
 
 
+def _private_head_at(buf: bytes, at: int, offset: int, size: int, little: bool) -> int:
+    """The value length of the private data element (7FE1,xx10) whose header starts at
+    ``buf[at:]`` (``offset`` bytes into a file of ``size``), explicit VR OB/OW/UN or implicit,
+    when its defined length fits the file's end as a Pixel Data element's would
+    (:func:`_pixel_head_at`); -1 otherwise."""
+    e = "<" if little else ">"
+    if buf[at + 4 : at + 6] in (b"OB", b"OW", b"UN") and buf[at + 6 : at + 8] == b"\0\0":
+        head = 12
+    elif little:
+        head = 8  # (implicit VR: little endian only)
+    else:
+        return -1
+    if len(buf) < at + head:
+        return -1
+    (length,) = struct.unpack_from(f"{e}L", buf, at + head - 4)
+    start = offset + at + head
+    if 0 < length != 0xFFFFFFFF and start + length <= size + 1 and size - (start + length) < length:
+        return int(length)
+    return -1
+
+
+def _creator(buf: bytes, at: int, block: int, little: bool) -> str:
+    """The private creator (7FE1,00xx) of block ``block`` among the bytes of ``buf`` before
+    ``at`` (its LO value, explicit or implicit VR), or ""."""
+    e = "<" if little else ">"
+    tag = struct.pack(f"{e}HH", 0x7FE1, block)
+    pos = buf.rfind(tag, 0, at)
+    if pos < 0:
+        return ""
+    if buf[pos + 4 : pos + 6] == b"LO":
+        length, value = struct.unpack_from(f"{e}H", buf, pos + 6)[0], pos + 8
+    elif little:
+        length, value = struct.unpack_from("<L", buf, pos + 4)[0], pos + 8
+    else:
+        return ""
+    if not 0 < length <= 64:
+        return ""
+    return buf[value : value + length].decode("latin-1").strip(" \x00")
+
+
+def private_pixels(path: str, size: int, fetch: Fetch) -> tuple[int, int, int, str] | None:
+    """``(offset, element, length, creator)`` of a private data element (7FE1,xx10) within the
+    first :data:`PIXEL_SEARCH` bytes of the file ``path`` whose length fits the file's end, as
+    Pixel Data's would: where a vendor keeps data that are no image (Siemens CSA Non-Image:
+    spectroscopy, raw data) in a file without Pixel Data; None when there is none."""
+    offset = 0
+    while offset < min(size, PIXEL_SEARCH):
+        try:
+            buf = fetch(path, offset, min(_SEARCH_CHUNK + 4096, size - offset), size)
+        except OSError:
+            return None
+        for little, lead in ((True, b"\xe1\x7f\x10"), (False, b"\x7f\xe1")):
+            at = buf.find(lead)
+            while 0 <= at:
+                block = buf[at + 3] if little else buf[at + 2]
+                is_data = little or buf[at + 3] == 0x10
+                length = _private_head_at(buf, at, offset, size, little) if is_data else -1
+                if block >= 0x10 and length > 0:
+                    element = block << 8 | 0x10
+                    return offset + at, element, length, _creator(buf, at, block, little)
+                at = buf.find(lead, at + 1)
+        if len(buf) < _SEARCH_CHUNK + 4096:
+            break
+        offset += _SEARCH_CHUNK
+    return None
+
+
+#: Private creators of data elements (7FE1,xx10) that hold no image, by what they hold.
+_PRIVATE_KINDS = {
+    "SIEMENS CSA NON-IMAGE": "Siemens CSA non-image data (spectroscopy, raw or physiological "
+    "data, in Siemens' own layout)",
+}
+
+
+def private_pixels_reason(name: str, path: str, size: int, fetch: Fetch) -> str:
+    """The skip reason of a file (of the SOP class named ``name``) without Pixel Data that holds
+    its data in a private element (7FE1,xx10) instead (:func:`private_pixels`): complete, valid
+    DICOM of a kind lazyvol does not read, not a file cut short. "" when it holds none."""
+    found = private_pixels(path, size, fetch)
+    if found is None:
+        return ""
+    at, element, length, creator = found
+    by = f" of private creator {creator!r}" if creator else ""
+    kind = _PRIVATE_KINDS.get(creator.upper(), "a vendor's private data, not an image")
+    return (
+        f"{name} file without Pixel Data (7FE0,0010): it holds {length} bytes in the private "
+        f"element (7FE1,{element:04X}){by} at byte {at}, {kind}; lazyvol reads images only "
+        "(spectroscopy: convert it with spec2nii; raw data: the vendor's tools)"
+    )
+
+
 def damaged_skip(skip: Any, cut: str, path: str, size: int, fetch: Fetch) -> Any:
     """``skip`` (a :class:`~lazyvol.dicom.header_record.HeaderSkip` of a header without Pixel
     Data) with the reason :func:`damaged_reason` gives, where it gives one."""
     reason = damaged_reason(skip.reason, cut, path, size, fetch)
-    return dataclasses.replace(skip, reason=reason) if reason else skip
+    if reason:
+        return dataclasses.replace(skip, reason=reason)
+    if cut or skip.unsupported:  # (cut short; or a class known to hold no pixels)
+        return skip
+    name = skip.reason.split(" file ", 1)[0] if " file " in skip.reason else "a"
+    reason = private_pixels_reason(name, path, size, fetch)
+    return dataclasses.replace(skip, reason=reason, unsupported=True) if reason else skip
