@@ -133,6 +133,27 @@ class Inflater:
                 self._base += drop
         return min(self.top, end)
 
+    def rest(self) -> tuple[int, str]:
+        """(inflated bytes of the whole stream, why it has no end: "" when it ends), found by
+        inflating the rest of it on a copy of zlib's state, keeping nothing it makes (memory:
+        one piece); this stream's own state and bytes are left as they are."""
+        if self._done:
+            return self.top, "" if self.ended else (self.damage or "ends without its end")
+        z, data, at, top = self._z.copy(), self._data, self._at, self.top
+        while not z.eof:
+            if not data:
+                n = min(_READ, self._size - at)
+                data = self._read(at, n) if n > 0 else b""
+                at += len(data)
+                if not data:
+                    return top, "ends without its end"
+            try:
+                top += len(z.decompress(data, _OUT))
+            except zlib.error as exc:
+                return top, f"is damaged ({exc})"
+            data = z.unconsumed_tail
+        return top, ""
+
     def fetch(self, path: str, pos: int, n: int, size: int = -1) -> bytes:
         """:data:`~lazyvol.dicom.source.Fetch` over the inflated data set (for the scan's checks
         of the bytes its header locates)."""
@@ -207,6 +228,16 @@ def inflate_pixels(
             "damaged or was cut short; copy it again from its source",
             False,
         )
+    if not stream.ended:  # (the stream goes on past what the scan reads: it must end too)
+        top, why = stream.rest()
+        if why:
+            return (
+                f"truncated: its Deflated data set {why} after {top} inflated bytes, "
+                f"{top - end} past its pixel element: what followed the pixels is lost (an "
+                "attribute stated there would be missed; pydicom refuses the file): the file is "
+                "damaged or was cut short; copy it again from its source",
+                False,
+            )
     rec.deflated = [start, span]
     return stream.fetch
 
