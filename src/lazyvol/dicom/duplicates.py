@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .codestream import ENCAPSULATED_UNCOMPRESSED
 from .deflated import inflated_part10
 from .frame_table import rescale_pair
 from .model import EXACT_DUPLICATE_NOTE, NO_DECODER, UNDECIDED_HERE
@@ -256,9 +257,38 @@ def _decoded_bytes(rec: FrameRecord) -> int:
     return max(0, rows) * max(0, columns) * per_pixel * max(1, rec.number_of_frames)
 
 
+def _uncompressed_values(rec: FrameRecord, fetch: Fetch) -> Any:
+    """The stored values of ``rec``'s Encapsulated Uncompressed frame (a multi-frame file's
+    record: its frame's items; else the file's encapsulated value), read as lazyvol's pixel
+    reader reads them (:func:`~.decoding.decode_frame`): pydicom has no decoder of that syntax."""
+    from ..errors import FormatError
+    from .decoding import decode_frame
+
+    if rec.pixel_length >= 0:  # one frame's items: a one-frame value with an empty table
+        items = fetch(rec.path, rec.pixel_offset, rec.pixel_length, rec.size)
+        buf = b"\xfe\xff\x00\xe0\x00\x00\x00\x00" + items + b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"
+    else:
+        buf = fetch(rec.path, rec.pixel_offset, rec.size - rec.pixel_offset, rec.size)
+    rows, columns = image_shape(rec)
+    attrs = {
+        "rows": rows,
+        "columns": columns,
+        "bits_allocated": rec.bits_allocated,
+        "bits_stored": rec.bits_stored,
+        "pixel_representation": rec.pixel_representation,
+    }
+    try:
+        return decode_frame(rec.transfer_syntax, buf, attrs, rec.where)
+    except FormatError as exc:
+        raise ValueError(str(exc)) from None  # (one copy cannot be decoded)
+
+
 def _decoded(rec: FrameRecord, fetch: Fetch, cache: dict[str, Any]) -> Any:
     """pydicom's ``pixel_array`` of ``rec``'s whole file (kept per path: a mosaic's or an enhanced
-    file's frames are compared one by one against the same decode)."""
+    file's frames are compared one by one against the same decode); an Encapsulated Uncompressed
+    frame's values, read by lazyvol (:func:`_uncompressed_values`)."""
+    if rec.transfer_syntax == ENCAPSULATED_UNCOMPRESSED:
+        return _uncompressed_values(rec, fetch)
     if rec.path not in cache:
         from io import BytesIO
 
