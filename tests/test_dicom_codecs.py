@@ -380,9 +380,10 @@ def test_a_multi_frame_codestream_disagreeing_with_rows_and_columns_is_refused_a
     assert str(path) in str(exc.value)
 
 
-def test_a_later_frame_disagreeing_with_rows_and_columns_is_refused_when_read(tmp_path):
-    # Only the first frame is read at open: another frame whose codestream states another size
-    # (the same number of pixels) is refused by the pixel reader before it is decoded.
+def test_a_later_frame_disagreeing_with_rows_and_columns_is_refused_at_open(tmp_path):
+    # Every frame's codestream head is read at open (it was the first frame's only, the others
+    # refused when read): another frame whose codestream states another size (the same number
+    # of pixels) is refused at open, naming the frame.
     from pydicom.encaps import encapsulate, generate_frames
     from pydicom.pixels import get_encoder
 
@@ -397,9 +398,9 @@ def test_a_later_frame_disagreeing_with_rows_and_columns_is_refused_when_read(tm
     frames[2] = other[2]  # a 48 rows x 40 columns codestream in a 40 x 48 file
     ds.PixelData = encapsulate(frames, has_bot=True)
     ds.save_as(good)
-    vol = lv.open(good)  # frame 1 agrees
-    with pytest.raises(lv.FormatError, match=r"48 rows x 40 columns but Rows .* say 40 x 48"):
-        vol.compute()
+    with pytest.raises(lv.FormatError, match=r"48 rows x 40 columns but Rows .* say 40 x 48") as e:
+        lv.open(good)  # (frame 1 agrees)
+    assert f"{good} (frame 3 of 4)" in str(e.value)
 
 
 @pytest.mark.parametrize("enhanced", [False, True], ids=["single-frame", "enhanced"])
@@ -571,9 +572,9 @@ def test_a_codestream_of_other_components_than_samples_per_pixel_is_refused_at_o
     assert any(f in str(exc.value) for f in truth.files)
 
 
-def test_a_later_frame_wider_than_bits_allocated_is_refused_when_read(tmp_path):
-    # Only an enhanced file's first frame is read at open: a later 16-bit frame among 8-bit ones
-    # is refused by the pixel reader before it is decoded.
+def test_a_later_frame_wider_than_bits_allocated_is_refused_at_open(tmp_path):
+    # Every frame's codestream head is read at open: a later 16-bit frame among 8-bit ones is
+    # refused at open, naming the frame (it was refused by the pixel reader when read).
     from pydicom.encaps import encapsulate, generate_frames
 
     good, wide = tmp_path / "good.dcm", tmp_path / "wide.dcm"
@@ -584,9 +585,8 @@ def test_a_later_frame_wider_than_bits_allocated_is_refused_when_read(tmp_path):
     frames[2] = list(generate_frames(pydicom.dcmread(wide).PixelData, number_of_frames=4))[2]
     ds.PixelData = encapsulate(frames, has_bot=True)
     ds.save_as(good)
-    vol = lv.open(good)  # frame 1 agrees
-    with pytest.raises(lv.FormatError, match=r"frame 2's compressed image has 16-bit samples"):
-        vol.compute()
+    with pytest.raises(lv.FormatError, match=r"\(frame 3 of 4\): the compressed image has 16-bit"):
+        lv.open(good)  # (frame 1 agrees)
 
 
 @pytest.mark.parametrize(("keyword", "value"), [("Rows", 20), ("Columns", 24)])

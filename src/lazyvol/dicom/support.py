@@ -327,8 +327,8 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
     """(kind, message) when a compressed file cannot be read: no decoder for its syntax, Pixel
     Data not encapsulated, damaged items, or a header stating a size its frames cannot be: a
     codestream stating another size, a wider precision or other components, an RLE header
-    stating other byte planes (an enhanced file's located frames: its first frame's), or an RLE
-    frame too short for it (every frame)."""
+    stating other byte planes, or a frame too short for it (an enhanced file's located frames:
+    each frame's)."""
     from pydicom.uid import UID
 
     ts = rec.transfer_syntax
@@ -338,9 +338,11 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
     if rec.number_of_frames > 1 and rec.frame >= 0:
         # frames located (and their items checked) at scan time: each record is one frame's
         # items, at pixel_offset, pixel_length bytes long
-        problem = _room_problem(rec, rec.pixel_length, b"")
-        if problem is None and rec.frame == 0:  # frames share one header: the first tells
-            problem = _codestream_problem(rec, fetch, rec.pixel_offset + 8, rec.pixel_length)
+        # each frame's codestream head too (1 KiB read a frame): a later frame may state another
+        # size, precision or components than the header, or be too short for its image
+        problem = _room_problem(rec, rec.pixel_length, b"") or _codestream_problem(
+            rec, fetch, rec.pixel_offset + 8, rec.pixel_length
+        )
         return ("format", problem) if problem else None
     if rec.pixel_length != -1:
         return "format", (
@@ -516,8 +518,8 @@ def _codestream_problem(
     )
     # (what the decoder returns, whatever BitsStored says: the volume's dtype must hold it)
     rec.codestream_bits = kept_precision(rec.transfer_syntax, start)
-    if problem:
-        return f"{rec.path}: the {problem}"
+    if problem:  # (a mosaic's codestream is its whole image's, not a tile's)
+        return f"{rec.path if rec.mosaic else rec.where}: the {problem}"
     return _room_problem(rec, length, start) if length >= 0 else None
 
 
