@@ -27,6 +27,7 @@ import numpy as np
 
 from .charset import before_nul, decode_text
 from .checks import declared_spacing, placing_spacing_problem, same_orientation
+from .csa_numbers import checked, checked_text
 from .records import FrameRecord
 from .siemens_protocol import (
     CSA_SERIES,
@@ -258,7 +259,8 @@ def csa_first_item(raw: dict[int, Any], name: str) -> str | None:
 def light_csa(raw: dict[int, Any]) -> dict[str, Any] | None:
     """The :data:`_LIGHT_CSA` elements of a CSA image header that is not parsed, in the form of a
     parsed one (``{"tags": {name: {"items": [text]}}}``), or None when it states neither."""
-    tags = {n: {"items": [v]} for n in _LIGHT_CSA if (v := csa_first_item(raw, n)) is not None}
+    found = {n: csa_first_item(raw, n) for n in _LIGHT_CSA}
+    tags = {n: {"items": [checked_text(v)]} for n, v in found.items() if v is not None}
     return {"tags": tags} if tags else None
 
 
@@ -285,7 +287,7 @@ def csa_image_header(raw: dict[int, Any]) -> dict[str, Any] | str | None:
             )
         if not isinstance(parsed, dict) or not isinstance(parsed.get("tags"), dict):
             return f"CSA image header (0029,{data_tag & 0xFFFF:04X}) does not parse"
-        return parsed
+        return checked(parsed, b)  # (a numeric item written '1_0': no number)
     return None
 
 

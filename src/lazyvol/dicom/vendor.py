@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .charset import short_text_cache
+from .csa_numbers import NotANumber
 
 __all__ = [
     "DIFFUSION_KEYWORDS",
@@ -218,9 +219,13 @@ def csa_diffusion_problems(items: dict[str, Sequence[Any] | None]) -> list[str]:
     """Notes on a Siemens CSA image header's diffusion values (``items``: B_value,
     DiffusionGradientDirection as listed) that are numbers but not finite (a NaN or infinite
     B_value would be read as none, so the private (0019,100C) or b = 0; text that is no number
-    is taken as no value, as before)."""
+    is taken as no value, as before), or written as no DICOM number (:class:`NotANumber`, "1_000")."""
     notes = []
     for name, values in items.items():
+        if any(isinstance(x, NotANumber) for x in values or ()):
+            texts = [str(x) for x in values or ()]
+            notes.append(f"{_CSA_NOTE.format(name)}={texts!r} is written as no DICOM number")
+            continue
         try:
             numbers = [float(x) for x in values or ()]
         except (TypeError, ValueError):
