@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .._per_volume import ms_seconds as seconds
+from .records import number as records_number
 
 __all__ = [
     "acq_value",
@@ -35,8 +36,11 @@ def printed(value: float) -> float | int:
 
 
 def number(text: str) -> float | int | None:
+    """``text`` as a finite number (an int when integral), else None: also a form DICOM's grammar
+    lacks (a digit separator, '2_000': Python's ``float`` reads 2000, dcm2niix's ``atof`` 2; the
+    sidecar states neither, :func:`lazyvol.dicom.records.number`)."""
     try:
-        f = float(text)
+        f = records_number(text)
     except ValueError:
         return None
     if not math.isfinite(f):

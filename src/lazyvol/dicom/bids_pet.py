@@ -43,7 +43,7 @@ from typing import Any
 from .bids_extra import printed
 from .dicom_time import acquired, tm_seconds
 from .mosaic import raw_text
-from .records import FrameRecord
+from .records import FrameRecord, number
 
 __all__ = [
     "PET_TAGS",
@@ -147,7 +147,7 @@ def frame_duration(acq: dict[str, Any]) -> float | None:
 
 def _number(text: str | None, integer: bool = False) -> float | None:
     try:
-        value = float(text) if text is not None else None
+        value = number(text) if text is not None else None  # ('1_0': none)
     except ValueError:
         return None
     if value is None or value != value or value in (float("inf"), float("-inf")):

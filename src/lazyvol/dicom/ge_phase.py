@@ -46,7 +46,7 @@ import numpy as np
 
 from .ge_timing import GROUP_DELAY
 from .mosaic import _little, _raw_bytes, raw_text
-from .records import FrameRecord
+from .records import FrameRecord, number
 
 __all__ = [
     "GE_PHASE_TAGS",
@@ -167,7 +167,7 @@ def _acceleration(
         stated = float(np.float32(factor[0]))
     text = raw_text(raw, ASSET) if asset_at is not None else None
     try:
-        asset = float(text[asset_at]) if text and asset_at is not None else 0.0
+        asset = number(text[asset_at]) if text and asset_at is not None else 0.0  # ('1_0': 0)
     except (ValueError, IndexError):
         asset = 0.0
     if math.isfinite(asset) and asset > 0:
@@ -183,7 +183,7 @@ def _int_text(raw: dict[int, Any], tag: int) -> int | None:
     reads it), else None."""
     text = raw_text(raw, tag)
     try:
-        value = float(text[0]) if text else math.nan
+        value = number(text[0]) if text else math.nan  # ('1_0': none)
     except ValueError:
         return None
     if not math.isfinite(value):

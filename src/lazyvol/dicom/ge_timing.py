@@ -53,6 +53,7 @@ from typing import Any
 
 from . import bids_numbers
 from .mosaic import _little, _raw_bytes, raw_text
+from .records import number
 
 __all__ = ["GE_TAGS", "GROUP_DELAY_SECONDS", "ge_keys", "ge_record_values", "ge_slice_timing"]
 
@@ -100,7 +101,7 @@ def _int(text: str | None) -> int | None:
     """``text`` as a whole number (truncated), or None when it is absent, no number or not
     finite ("inf", "1e400": a number ``int`` cannot hold)."""
     try:
-        return int(float(text)) if text not in (None, "") else None
+        return int(number(text)) if text not in (None, "") else None  # ('1_0': none)
     except (ValueError, OverflowError):
         return None
 
@@ -238,7 +239,7 @@ def group_delay_value(raw: dict[int, Any]) -> float | bool | None:
     if not text:
         return None
     try:
-        return float(text)
+        return number(text)  # ('0_5': a delay not known)
     except ValueError:
         return True
 

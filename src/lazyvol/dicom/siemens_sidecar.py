@@ -33,7 +33,7 @@ from .bids_extra import RECEIVE_COIL, SIEMENS_COIL_TEXT, printed
 from .charset import before_nul
 from .deflated import record_fetch
 from .mosaic import csa_items, private_value, raw_text
-from .records import FrameRecord
+from .records import FrameRecord, number
 from .siemens_protocol import CSA_SERIES, PAT_MODE_TEXT, Protocol, pat_factors, read_protocol
 from .source import Fetch
 from .vendor import vendor_of
@@ -193,7 +193,7 @@ def _atof(value: Any) -> float:
 def xa_number(values: Any) -> int | None:
     """The first of ``values`` (text) as a whole number (dcm2niix's IS reading), else None."""
     try:
-        return int(float(values[0])) if values else None
+        return int(number(values[0])) if values else None  # ('1_0': none)
     except (TypeError, ValueError, OverflowError):  # (junk, inf: no value)
         return None
 
@@ -231,7 +231,7 @@ def _first_float(value: Any) -> float | None:
     """The first of a private text value's numbers (a DS), else None."""
     texts = _texts(value)
     try:
-        return float(texts[0]) if texts else None
+        return number(texts[0]) if texts else None  # ('1_0': none)
     except (ValueError, OverflowError):
         return None
 
