@@ -323,3 +323,20 @@ def test_the_delay_is_added_to_the_stated_repetition_time(tmp_path, tr_text, gro
     assert nib.load(tmp_path / "lz.nii").header["pixdim"][4] == pytest.approx(expected)
     side, _ = _dcm2niix_sidecar(folder, tmp_path / "ref")
     assert side["RepetitionTime"] == expected
+
+
+@pytest.mark.parametrize("delay", ["", " "])
+def test_an_empty_delay_between_volumes_is_none_stated(tmp_path, delay):
+    """DELACQ stated empty in the protocol block says no delay, as DELACQ absent does: the times
+    dcm2niix derives (it gives them whatever DELACQ says). lazyvol took an empty one for a delay
+    not known and gave no SliceTiming."""
+    src = _write_ge(tmp_path / "s", 6, order=1, delay=delay)
+    side, affine = _dcm2niix_sidecar(src, tmp_path / "out")
+    vol = lv.open(src)
+    mine = vol.meta["bids"].get("SliceTiming")
+    assert mine is not None
+    t = np.linalg.inv(affine) @ vol.affine
+    np.testing.assert_allclose(mine[::-1] if t[2, 2] < 0 else mine, side["SliceTiming"], atol=1e-4)
+    np.testing.assert_allclose(
+        mine, _expected(vol, 6, _interleaved(6, TR_MS / 1000 / 6)), atol=1e-5
+    )

@@ -126,9 +126,9 @@ def ge_record_values(raw: dict[int, Any]) -> dict[str, Any]:
         if order is not None:
             out["_ge_slice_order"] = order
             out["_ge_slices"] = _int(entries.get("NOSLC"))
-            delay = entries.get("DELACQ", "0")
+            delay = entries.get("DELACQ") or "0"  # (empty: none stated, as absent; dcm2niix)
             try:
-                out["_ge_delay"] = float(delay) != 0.0
+                out["_ge_delay"] = number(delay) != 0.0
             except ValueError:
                 out["_ge_delay"] = True  # "Minimum" and other words: a delay not known here
     mb = _first(raw, MULTIBAND)
