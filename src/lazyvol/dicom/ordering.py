@@ -73,7 +73,17 @@ from typing import Any
 
 from .model import ORDER_DOUBT_NOTE
 from .records import FrameRecord, echo_number_of
-from .volume_rank import Clock, RankKey, instance_rule, numbering, ranks, time_rank, time_rule
+from .volume_rank import (
+    Clock,
+    RankKey,
+    instance_rule,
+    numbering,
+    ranks,
+    shown,
+    time_rank,
+    time_rule,
+    wrap_warning,
+)
 
 __all__ = [
     "Axis4Order",
@@ -455,10 +465,12 @@ def order_volumes(
                 ),
                 keyword,
             )
-        note = instance_disagreement(gs, got, name) if keyword in _TIME_LABELS else ""
-        note = note or (time_disagreement(got, clock, [], name) if keyword in _TIME_LABELS else "")
+        timed = keyword in _TIME_LABELS  # (what InstanceNumber and the times say otherwise)
+        clause = _time_clause(got, clock, [], name) if timed else ""
+        note = instance_disagreement(gs, got, name, clause) if timed else ""
+        note = note or (f"{ORDER_DOUBT_NOTE} {name}; {clause}{_CONTRADICT}" if clause else "")
         if not sort_by_key:  # (volumes in acquisition order)
-            note = note or _wrap_warning(clock)
+            note = note or wrap_warning(clock)
         return Axis4Order(got, name, kw, _values(got, kw, name, clock.rank), note)
     for name, fn in ((RANK_TIME, time_rule), (RANK_INSTANCE, None)):
         got = _passes(
@@ -470,8 +482,9 @@ def order_volumes(
         if name == RANK_TIME:
             note = instance_disagreement(gs, got, name)
         else:
-            note = time_disagreement(got, clock, tried)
-        note = note or _wrap_warning(clock)
+            clause = _time_clause(got, clock, tried)
+            note = f"{ORDER_DOUBT_NOTE} {name}; {clause}{_CONTRADICT}" if clause else ""
+        note = note or wrap_warning(clock)
         return Axis4Order(got, name, kw, _values(got, kw, name, clock.rank), note)
     combined = _combined_rule(gs, clock)
     if not isinstance(combined, str):
@@ -515,30 +528,23 @@ def instance_rank_problem(groups: Sequence[Sequence[FrameRecord]]) -> str:
     return _why(instance_rule([list(g) for g in groups], True))
 
 
-def _wrap_warning(clock: Clock) -> str:
-    """A warning when the volumes' acquisition order came from InstanceNumber because their times
-    of day may cross midnight (:attr:`Clock.wrap`), else ""."""
-    if not clock.wrap:
-        return ""
-    return (
-        f"{ORDER_DOUBT_NOTE} InstanceNumber (0020,0013), not by acquisition time: "
-        f"{clock.wrap}; check the volume order"
-    )
-
-
 #: Label rules that order volumes in time (checked against InstanceNumber).
 _TIME_LABELS = frozenset(
     {"FrameReferenceTime", "TemporalPositionIdentifier", "TriggerTime", "AcquisitionNumber"}
 )
 
 
+_CONTRADICT = ": the headers contradict each other, check the volume order"
+
+
 def instance_disagreement(
-    groups: list[list[FrameRecord]], volumes: list[list[FrameRecord]], rule: str
+    groups: list[list[FrameRecord]], volumes: list[list[FrameRecord]], rule: str, also: str = ""
 ) -> str:
     """A warning when the images' InstanceNumbers (numbering them volume by volume or position
     by position, consistently) order ``volumes`` otherwise, or group them into other volumes;
     "" when they agree or say nothing consistent. Not for frames of multi-frame files, which
-    share their file's InstanceNumber."""
+    share their file's InstanceNumber. ``also``: a time's :func:`_time_clause`, named too."""
+    also = f"; {also}" if also else ""
     if any(r.number_of_frames != 1 for g in groups for r in g):
         return ""
     alt = instance_rule(groups, False)
@@ -548,7 +554,7 @@ def instance_disagreement(
     if any(len({where[id(r)] for r in v}) != 1 for v in volumes):
         return (
             f"{ORDER_DOUBT_NOTE} {rule}; InstanceNumber (0020,0013) groups the images "
-            "into other volumes: the headers contradict each other, check the volume order"
+            f"into other volumes{also}{_CONTRADICT}"
         )
     perm = [where[id(v[0])] for v in volumes]
     if perm == list(range(len(volumes))):
@@ -564,17 +570,18 @@ def instance_disagreement(
         theirs = f"orders PET frames by ImageIndex (0054,1330) when stated, else {theirs}"
     return (
         f"{ORDER_DOUBT_NOTE} {rule}; InstanceNumber (0020,0013) orders them otherwise (numbering "
-        f"the images {how}; volume t here is its volume {_shown(perm)}[t]), and dcm2niix "
-        f"{theirs}: the headers contradict each other, check the volume order"
+        f"the images {how}; volume t here is its volume {shown(perm)}[t]), and dcm2niix "
+        f"{theirs}{also}{_CONTRADICT}"
     )
 
 
-def time_disagreement(
+def _time_clause(
     volumes: list[list[FrameRecord]], clock: Clock, tried: list[str], used: str = RANK_INSTANCE
 ) -> str:
-    """A warning when ``volumes``, ordered by ``used`` (InstanceNumber, or a time label first), are
-    ranked otherwise at every slice position by a time (a time label, AcquisitionTime) that did not
-    order them itself (the reason in ``tried``) or came after ``used``; "" when none does."""
+    """What a warning says when ``volumes``, ordered by ``used`` (InstanceNumber, or a time label
+    first), are ranked otherwise at every slice position by a time (a time label,
+    AcquisitionTime) that did not order them itself (the reason in ``tried``) or came after
+    ``used``; "" when none does."""
     times = [(name, key, key) for name, keyword, key, _ in _LABELS if keyword in _TIME_LABELS]
     stamp = (RANK_TIME.removesuffix(" rank"), clock.at, lambda r: r.acquisition_time)
     for name, key, show in [*times, stamp]:
@@ -584,16 +591,9 @@ def time_disagreement(
         why = next((x for x in tried if x.startswith(name)), "").partition(": ")[2]
         values = [show(v[0]) for v in volumes]
         return (
-            f"{ORDER_DOUBT_NOTE} {used}; {name} ranks them otherwise at every "
-            f"slice position (volume t here is its volume {_shown(perm)}[t]; at the first "
-            f"position {_shown(values)} in this order)"
+            f"{name} ranks them otherwise at every slice position (volume t here is its volume {shown(perm)}[t]; at the first "
+            f"position {shown(values)} in this order)"
             + (", but does not order them itself" if used == RANK_INSTANCE else "")
             + (f" ({why})" if why else "")
-            + ": the headers contradict each other, check the volume order"
         )
     return ""
-
-
-def _shown(values: Sequence[Any]) -> str:
-    """Up to 8 values, as a list."""
-    return "[" + ", ".join(map(str, values[:8])) + (", ...]" if len(values) > 8 else "]")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .dicom_time import acquired
+from .model import ORDER_DOUBT_NOTE
 from .records import FrameRecord
 
 __all__ = [
@@ -25,8 +26,10 @@ __all__ = [
     "instance_rule",
     "numbering",
     "ranks",
+    "shown",
     "time_rank",
     "time_rule",
+    "wrap_warning",
 ]
 
 #: The acquisition order of an image: its time, InstanceNumber, frame and path.
@@ -158,3 +161,19 @@ def ranks(volumes: list[list[FrameRecord]], key: Callable[[FrameRecord], Any]) -
             return None
         perm = here
     return perm
+
+
+def wrap_warning(clock: Clock) -> str:
+    """A warning when the volumes' acquisition order came from InstanceNumber because their times
+    of day may cross midnight (:attr:`Clock.wrap`), else ""."""
+    if not clock.wrap:
+        return ""
+    return (
+        f"{ORDER_DOUBT_NOTE} InstanceNumber (0020,0013), not by acquisition time: "
+        f"{clock.wrap}; check the volume order"
+    )
+
+
+def shown(values: Sequence[Any]) -> str:
+    """Up to 8 values, as a list."""
+    return "[" + ", ".join(map(str, values[:8])) + (", ...]" if len(values) > 8 else "]")
