@@ -60,6 +60,7 @@ from .stack_notes import (
     thickness_note,
     top_level_notes,
 )
+from .step_notes import irregular_spacing
 from .support import geometry_missing, support_error
 
 __all__ = ["Problem", "build_volume"]
@@ -467,17 +468,7 @@ def _regular_step(
     tol = slice_grid.spacing_tolerance(spacing, opts.spacing_rtol, floor)
     out: Volumes = volumes
     if bad:
-        i, step = bad[0]
-        msg = (
-            f"irregular slice spacing: expected {spacing:.6g} mm between slices but found "
-            f"{step:.6g} mm between {base[i].where} and {base[i + 1].where}"
-        )
-        if len(bad) > 1:
-            msg += f" ({len(bad)} irregular steps in all)"
-        msg += (
-            f" (tolerance {tol:.3g} mm: spacing_rtol={opts.spacing_rtol:g} of the spacing, at "
-            f"least spacing_atol={opts.spacing_atol:g} mm or the positions' written precision)"
-        )
+        msg = irregular_spacing(base, spacing, bad, tol, opts)
         slots = slice_grid.grid_slots(proj_base, spacing, tol)
         if slots is None or len(volumes) > 1 or int(slots[-1]) + 1 == len(base):
             return Problem(
