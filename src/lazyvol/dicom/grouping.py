@@ -368,11 +368,20 @@ def _split_kernels(keyed: dict[tuple[str, ...], list[FrameRecord]]) -> str:
 
 def _differs(name: str, by_value: dict[str, list[FrameRecord]]) -> str:
     """``"<name> differs: <value> (<n> files), ..."`` (four values and how many more, past five;
-    an enhanced file's images counted as its frames: ``(12 frames of 1 file)``)."""
+    an enhanced file's images counted as its frames: ``(12 frames of 1 file)``; a value of one
+    file names it: ``(1 file: <path>)``, the odd file a reader looks for)."""
     shown = sorted(by_value.items())
     more = f", and {len(shown) - 4} more values" if len(shown) > 5 else ""
-    listed = ", ".join(f"{v} ({image_count(recs)})" for v, recs in (shown[:4] if more else shown))
+    listed = ", ".join(
+        f"{v} ({image_count(recs)}{_one_file(recs)})" for v, recs in (shown[:4] if more else shown)
+    )
     return f"{name} differs: {listed}{more}"
+
+
+def _one_file(records: list[FrameRecord]) -> str:
+    """``": <path>"`` when ``records`` are all of one file, else ""."""
+    paths = {r.path for r in records}
+    return f": {next(iter(paths))}" if len(paths) == 1 else ""
 
 
 def _is_trace(r: FrameRecord) -> bool:
