@@ -12,6 +12,7 @@ csareader (the items' structure); dcm2niix's readings quoted above.
 
 from __future__ import annotations
 
+import numpy as np
 import pydicom
 import pytest
 
@@ -82,3 +83,40 @@ def test_items_are_matched_to_nibabels_reading():
     assert parsed["tags"]["B_value"]["items"] == [7]
     assert parsed["tags"]["Other"]["items"][0] == "a_b"  # (text stays text)
     assert parsed["tags"]["NumberOfImagesInMosaic"]["items"] == [4]
+
+
+@pytest.mark.parametrize(
+    ("extra", "count"),
+    [
+        ({}, "4.0"),  # (an integer written as a decimal: dcm2niix's atoi reads 4)
+        ({"Actual3DImaPartNumber": ("IS", ["abc"])}, "4"),  # (junk in an element not used)
+        ({"ImaAbsTablePosition": ("SL", ["", "0", "-1200"])}, "4"),  # (an empty first item)
+    ],
+    ids=["count-as-decimal", "junk-in-unused-element", "empty-integer-item"],
+)
+def test_one_item_python_cannot_convert_does_not_lose_the_header(tmp_path, extra, count):
+    """nibabel's csareader converts every numeric item with int / float and fails the whole
+    header on one it cannot convert ('4.0' for an integer, a word): the mosaic was refused
+    ("CSA image header (0029,1010) does not parse"), where dcm2niix reads it. The header is read
+    item by item then: the mosaic opens as dcm2niix's, and only that item is no number."""
+    truth = _series(tmp_path, _tags(count=count, **extra), n_in_private=False)
+    vol = lv.open(truth.files[0].rsplit("/", 1)[0], use_index=False)
+    assert vol.shape == (8, 8, 4, 2)
+    assert vol.meta["bids"]["SliceTiming"] == [0.0, 0.5, 1.0, 1.5]
+    np.testing.assert_array_equal(vol.compute(), truth.stored)
+
+
+def test_a_b_value_written_as_a_decimal_is_read(tmp_path):
+    """B_value (IS) '1000.0': nibabel's int() failed the header; dcm2niix writes b = 1000."""
+    tags = _tags(B_value=("IS", ["1000.0"]), DiffusionGradientDirection=("FD", ["1.0", "0", "0"]))
+    truth = _series(tmp_path, tags)
+    vol = lv.open(truth.files[0].rsplit("/", 1)[0], use_index=False)
+    assert vol.meta["diffusion"]["bvals"] == [1000.0, 1000.0]
+
+
+def test_a_count_no_integer_is_refused_naming_it(tmp_path):
+    truth = _series(tmp_path, _tags(count="4.5"), n_in_private=False)
+    with pytest.raises(
+        lv.LazyvolError, match=r"NumberOfImagesInMosaic \(CSA \(0029,1010\)\) = '4.5'"
+    ):
+        lv.open(truth.files[0].rsplit("/", 1)[0], use_index=False)

@@ -14,18 +14,23 @@ it as dcm2niix does).
 from __future__ import annotations
 
 import struct
+import warnings
 from typing import Any
 
 from .records import number
 
-__all__ = ["NotANumber", "checked", "checked_text"]
+__all__ = ["NotANumber", "checked", "checked_text", "read"]
 
-#: The CSA value representations nibabel converts to numbers.
+#: The CSA value representations nibabel converts to numbers, and those it converts to int.
 _NUMERIC = frozenset({"FL", "FD", "DS", "IS", "US", "SL", "SS", "UL"})
+_INTEGER = frozenset({"IS", "US", "SL", "SS", "UL"})
+#: Most elements, and items of one, a header is read with (nibabel's MAX_CSA_ITEMS).
+_MAX_ITEMS = 1000
 
 
 class NotANumber:
-    """A numeric CSA item whose text Python reads as a number and DICOM's grammar does not."""
+    """A numeric CSA item whose text is no number of its VR: one Python reads as a number and
+    DICOM's grammar does not ('1_0'), or one no number at all ('abc', '4.5' for an integer)."""
 
     __slots__ = ("text",)
 
@@ -36,7 +41,7 @@ class NotANumber:
         return self.text
 
     def __repr__(self) -> str:
-        return f"{self.text!r} (not a DICOM number)"
+        return repr(self.text)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, NotANumber) and other.text == self.text
@@ -59,13 +64,15 @@ def checked_text(text: str) -> str | NotANumber:
     return text
 
 
-def _item_texts(b: bytes) -> dict[str, list[str]]:
-    """The text of each numeric element's items, walking ``b`` as nibabel's ``csareader.read``
-    does (only called after it parsed ``b``, so the walk stays inside the bytes)."""
-    out: dict[str, list[str]] = {}
+def _item_texts(b: bytes) -> dict[str, tuple[str, list[str]]]:
+    """``{name: (vr, texts)}`` of each element's items, walking ``b`` as nibabel's
+    ``csareader.read`` does (a numeric element's items end at its first empty one, as there)."""
+    out: dict[str, tuple[str, list[str]]] = {}
     csa2 = b[:4] == b"SV10"
     ptr = 8 if csa2 else 0
     (n_tags,) = struct.unpack_from("<I", b, ptr)
+    if not 0 < n_tags <= _MAX_ITEMS:
+        raise ValueError(f"{n_tags} CSA elements")
     ptr += 8
     first_n = 0
     for tag_no in range(n_tags):
@@ -74,20 +81,72 @@ def _item_texts(b: bytes) -> dict[str, list[str]]:
         name = name_b.split(b"\x00")[0].decode("latin-1")
         vr = vr_b.split(b"\x00")[0].decode("latin-1")
         first_n = n_items if tag_no == 1 else first_n
+        if not 0 <= n_items <= _MAX_ITEMS:
+            raise ValueError(f"{n_items} CSA items")
         n_values = vm or n_items
         texts: list[str] = []
         for item_no in range(n_items):
             x0, x1 = struct.unpack_from("<2i", b, ptr)
             ptr += 16
             length = x1 if csa2 else x0 - first_n
-            if not csa2 and (length < 0 or ptr + length > len(b)):
+            if length < 0 or ptr + length > len(b):
+                if csa2:
+                    raise ValueError("a CSA item past the header's end")
                 break
-            if item_no < n_values and length:
-                texts.append(b[ptr : ptr + length].split(b"\x00")[0].decode("latin-1"))
-            ptr += length + (-length % 4 if item_no < n_values else 0)
-        if vr in _NUMERIC:
-            out[name] = texts
+            if item_no < n_values:
+                text = b[ptr : ptr + length].split(b"\x00")[0].decode("latin-1")
+                if vr in _NUMERIC and not length:
+                    n_values = item_no  # (no more values: nibabel's rule)
+                else:
+                    texts.append(text)
+                ptr += length + (-length % 4)
+        out[name] = (vr, texts)
     return out
+
+
+def _value(vr: str, text: str) -> Any:
+    """An item's value: a number for a numeric VR (an int for an integer one), else its text; a
+    :class:`NotANumber` for a numeric VR's text that is no number of it ('4.5' for IS)."""
+    if vr not in _NUMERIC:
+        return text
+    try:
+        value = number(text)
+    except ValueError:
+        return NotANumber(text)
+    if vr in _INTEGER:
+        return int(value) if value.is_integer() else NotANumber(text)
+    return value
+
+
+def read(b: bytes) -> dict[str, Any]:
+    """The CSA header ``b`` read by nibabel's ``csareader`` (as :func:`checked`); where one
+    numeric item's text is no number to Python ('4.0' or '' for an integer, a word), which
+    fails nibabel's whole reading, read item by item: that item is a :class:`NotANumber` and
+    the rest of the header is kept (dcm2niix reads such a header: a count '4.0' is its 4).
+
+    Raises
+    ------
+    Exception
+        What nibabel raises for a header whose structure does not parse.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # nibabel.nicom warns on import
+        from nibabel.nicom import csareader
+
+    try:
+        return checked(csareader.read(b), b)
+    except ValueError as exc:
+        if isinstance(exc, UnicodeDecodeError):
+            raise
+        try:
+            texts = _item_texts(b)
+        except (struct.error, ValueError):
+            raise exc from None
+    tags = {
+        name: {"vr": vr, "n_items": len(items), "items": [_value(vr, t) for t in items]}
+        for name, (vr, items) in texts.items()
+    }
+    return {"type": 2 if b[:4] == b"SV10" else 1, "tags": tags}
 
 
 def checked(parsed: dict[str, Any], b: bytes) -> dict[str, Any]:
@@ -97,12 +156,16 @@ def checked(parsed: dict[str, Any], b: bytes) -> dict[str, Any]:
         return parsed  # (the one form DICOM lacks and Python reads: none here)
     try:
         texts = _item_texts(b)
-    except (struct.error, UnicodeDecodeError):
+    except (struct.error, ValueError):
         return parsed
     tags = parsed["tags"]
-    for name, items in texts.items():
+    for name, (vr, items) in texts.items():
         tag = tags.get(name)
-        if not isinstance(tag, dict) or not isinstance(tag.get("items"), list):
+        if (
+            vr not in _NUMERIC
+            or not isinstance(tag, dict)
+            or not isinstance(tag.get("items"), list)
+        ):
             continue
         marked = [checked_text(t) for t in items]
         if len(marked) == len(tag["items"]) and any(isinstance(m, NotANumber) for m in marked):

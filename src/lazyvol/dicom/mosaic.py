@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import math
 import struct
-import warnings
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -27,7 +26,8 @@ import numpy as np
 
 from .charset import before_nul, decode_text
 from .checks import declared_spacing, placing_spacing_problem, same_orientation
-from .csa_numbers import checked, checked_text
+from .csa_numbers import checked_text
+from .csa_numbers import read as read_csa
 from .records import FrameRecord
 from .siemens_protocol import (
     CSA_SERIES,
@@ -275,11 +275,7 @@ def csa_image_header(raw: dict[int, Any]) -> dict[str, Any] | str | None:
                 )
             continue
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # nibabel.nicom warns on import
-                from nibabel.nicom import csareader
-
-            parsed = csareader.read(b)
+            parsed = read_csa(b)  # (nibabel's csareader; items judged by csa_numbers)
         except Exception as exc:  # nibabel raises CSAReadError, struct.error, UnicodeDecodeError...
             return (
                 f"CSA image header (0029,{data_tag & 0xFFFF:04X}) does not parse "
@@ -287,7 +283,7 @@ def csa_image_header(raw: dict[int, Any]) -> dict[str, Any] | str | None:
             )
         if not isinstance(parsed, dict) or not isinstance(parsed.get("tags"), dict):
             return f"CSA image header (0029,{data_tag & 0xFFFF:04X}) does not parse"
-        return checked(parsed, b)  # (a numeric item written '1_0': no number)
+        return parsed
     return None
 
 
