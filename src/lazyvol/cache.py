@@ -2,7 +2,8 @@
 
 An entry is a lazyvol Zarr store (see :mod:`lazyvol.zarr_io`) at ``<cache>/<source id>/<key>``;
 :mod:`lazyvol.cache_keys` says how the two digests are made (every source file's identity: path,
-size, mtime, inode, ctime locally; URL without credentials, size, ETag, last-modified remotely).
+size, mtime, inode, ctime and a sample of its bytes locally; URL without credentials, size, ETag,
+last-modified remotely).
 Any change of a source gives a new key, so stale data is never served; the entries of older
 versions of the same source are removed.
 
