@@ -31,6 +31,7 @@ from .nifti_fields import (
     CARRIED_SLICE_TIMING,
     EXTENSIONS_KEY,
     extension_bytes,
+    non_finite,
 )
 from .nifti_text import held_text, text_bytes
 
@@ -244,15 +245,16 @@ def set_text(hdr: Any, key: str, text: str, meta: dict[str, Any]) -> None:
 
 def carry_fields(hdr: Any, meta: dict[str, Any], affine: Any, shape: tuple[int, ...]) -> None:
     """Set the carried fields of ``meta`` on the nibabel header ``hdr`` of a volume of ``affine``
-    and ``shape`` (see the module docstring)."""
+    and ``shape`` (see the module docstring); a NaN or infinite one as read (nibabel writes it
+    back so)."""
     fields = meta.get(CARRIED_KEY)
     if not isinstance(fields, dict):
         return
     dropped = cifti_dropped(meta, affine, shape)
     no_intent = dropped or components_dropped(meta, shape)
     for key in CARRIED_PLAIN:
-        if key in fields and not (no_intent and key.startswith("intent")):
-            hdr[key] = fields[key]
+        if not (no_intent and key.startswith("intent")):
+            _carry(hdr, fields, key)
     for key in ("intent_name", "aux_file"):
         if held_text(fields, key) and not (no_intent and key == "intent_name"):
             set_text(hdr, key, str(fields.get(key) or ""), meta)
@@ -270,8 +272,7 @@ def carry_fields(hdr: Any, meta: dict[str, Any], affine: Any, shape: tuple[int, 
         # No axes named: the slice timing holds for the volume as it was opened, and only so.
         if np.array_equal(m, np.eye(3, 4)) and list(shape[:3]) == source_shape[:3]:
             for key in CARRIED_SLICE_TIMING:
-                if key in fields:
-                    hdr[key] = fields[key]
+                _carry(hdr, fields, key)
         return
     new = [-1, -1, -1]
     for n, axis in enumerate(_dims(int(fields["dim_info"]))):
@@ -287,8 +288,18 @@ def carry_fields(hdr: Any, meta: dict[str, Any], affine: Any, shape: tuple[int, 
         and shape[slice_axis] == source_shape[was]
     ):
         for key in CARRIED_SLICE_TIMING:
-            if key in fields:
-                hdr[key] = fields[key]
+            _carry(hdr, fields, key)
+
+
+def _carry(hdr: Any, fields: dict[str, Any], key: str) -> None:
+    """Set ``hdr[key]`` to the carried value of ``key``: as read, a NaN or an infinity too
+    (:data:`~lazyvol.nifti_fields.NON_FINITE_KEY`), as ``nib.save`` of the loaded image writes it."""
+    if key in fields:
+        hdr[key] = fields[key]
+        return
+    odd = non_finite(fields, key)
+    if odd is not None:
+        hdr[key] = odd
 
 
 def _orders(n: int) -> dict[int, list[int]]:

@@ -34,6 +34,7 @@ __all__ = [
     "extra_zooms",
     "CARRIED_KEY",
     "CARRIED_PLAIN",
+    "NON_FINITE_KEY",
     "CARRIED_SLICE_TIMING",
     "EXTENSIONS_KEY",
     "HEADER1",
@@ -41,6 +42,7 @@ __all__ = [
     "ParsedHeader",
     "base_affine",
     "header_fields",
+    "non_finite",
     "parse_nifti",
     "vox_offset_error",
 ]
@@ -396,6 +398,27 @@ def extension_bytes(item: Any) -> tuple[int, bytes] | None:
 CARRIED_SLICE_TIMING = ("slice_code", "slice_start", "slice_end", "slice_duration")
 
 
+#: Carried key: the carried float fields the header holds as NaN or an infinity, each as its
+#: JSON text (``"NaN"``, ``"Infinity"``, ``"-Infinity"``: a store's metadata is strict JSON),
+#: written back as read, as ``nib.save`` of the loaded image keeps them (they were written as 0).
+NON_FINITE_KEY = "non_finite"
+
+
+def non_finite_text(value: float) -> str:
+    """The JSON text of a non-finite float (Zarr v3's spelling of such a fill value)."""
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+
+
+def non_finite(fields: Any, key: str) -> float | None:
+    """The non-finite value the carried ``fields`` record for ``key`` (:data:`NON_FINITE_KEY`),
+    else None."""
+    odd = fields.get(NON_FINITE_KEY) if isinstance(fields, dict) else None
+    text = odd.get(key) if isinstance(odd, dict) else None
+    if text not in ("NaN", "Infinity", "-Infinity"):
+        return None
+    return float({"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf"}[str(text)])
+
+
 def extra_zooms(zooms: Any) -> list[float] | None:
     """The steps of every axis (``pixdim[1:]``, one per axis) of an image of more than 4 axes, as
     a NIfTI written from it carries them (``zooms``); None for fewer axes or a step not finite."""
@@ -408,10 +431,15 @@ def header_fields(rec: Any) -> dict[str, Any]:
     that are set (non-zero, non-empty); ``zooms`` (``pixdim[1:]``, one per axis) for an image of
     more than 4 axes."""
     out: dict[str, Any] = {}
+    odd: dict[str, str] = {}
     for key in (*CARRIED_PLAIN, "toffset", "dim_info", *CARRIED_SLICE_TIMING):
         value = rec[key].item()
         if value and np.isfinite(value):
             out[key] = value
+        elif isinstance(value, float) and not math.isfinite(value):
+            odd[key] = non_finite_text(value)
+    if odd:
+        out[NON_FINITE_KEY] = odd
     for key in ("intent_name", "aux_file"):
         text = header_text(rec, key)
         if text:

@@ -30,7 +30,7 @@ from ._source_index import axis4_source
 from .errors import OptionError, WriteError
 from .geometry import affine_problem, axis_map
 from .nifti_carry import axis_zooms, carry_fields, set_acquisition_fields, set_text, xform_codes
-from .nifti_fields import CARRIED_KEY, base_affine
+from .nifti_fields import CARRIED_KEY, base_affine, non_finite
 from .nifti_text import held_text
 from .scaling import numbers_hint
 from .sidecar import sidecar
@@ -148,6 +148,9 @@ def written_header(
         set_text(hdr, "descrip", descrip, meta)
     if len(shape) > 3:  # the time of the first volume (a cut moves it, also from toffset 0)
         hdr["toffset"] = axis4_origin(meta)
+        odd = non_finite(meta.get(CARRIED_KEY), "toffset")
+        if odd is not None and axis4_source(meta) == 3:  # (NaN or inf: a cut keeps it so)
+            hdr["toffset"] = odd
     if isinstance(meta.get("bids"), dict) and CARRIED_KEY not in meta:  # a DICOM series
         doc = sidecar(meta, affine, shape)
         phase = doc.get("PhaseEncodingDirection") or doc.get("PhaseEncodingAxis")
