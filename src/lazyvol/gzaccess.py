@@ -61,6 +61,7 @@ from .gzengine import (  # noqa: F401  (engine choice and budgets: gzaccess's AP
     _cores,
     _forced,
     engine,
+    first_pass_engine,
     forced_engine_hint,
     gzip_memory,
     gzip_threads,
@@ -344,7 +345,7 @@ class _Entry:
                 "inode did not: rewritten in place); open the source again"
             )
         self.src = src
-        self.kind = engine()
+        self.kind = first_pass_engine(src.path, src.size)
         self.cond = threading.Condition()
         self.idle: list[_Handle] = []
         self.created = 0
@@ -556,7 +557,7 @@ def _fall_back_to_zlib(src: GzSource) -> bool:
 
 def build_index(src: GzSource) -> Path:
     """Inflate ``src`` once and save its seek index; returns where it was saved."""
-    kind = engine()
+    kind = first_pass_engine(src.path, src.size)
     try:
         return _build_index(src, kind)
     except ChecksumError:

@@ -8,7 +8,9 @@ from __future__ import annotations
 import os
 
 __all__ = [
+    "bgzf_chain_broken",
     "engine",
+    "first_pass_engine",
     "forced_engine_hint",
     "gzip_memory",
     "gzip_threads",
@@ -70,6 +72,62 @@ def engine() -> str:
             ) from None
         return "indexed_gzip"
     return "rapidgzip"
+
+
+#: The BGZF end-of-file marker block (SAMv1 specification, 4.1.2): with a BGZF member header
+#: first, what makes rapidgzip take a file for BGZF and follow its block sizes.
+BGZF_EOF = bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000")
+#: A BGZF member's header: gzip magic, deflate, FEXTRA, XLEN 6, subfield "BC" of 2 bytes (BSIZE).
+_BGZF_HEAD = 18
+
+
+def _bgzf_bsize(head: bytes) -> int | None:
+    """BSIZE (the member's size - 1) of an 18-byte BGZF member header, else None."""
+    if (
+        len(head) == _BGZF_HEAD
+        and head[:3] == b"\x1f\x8b\x08"
+        and head[3] & 4
+        and head[10:16] == b"\x06\x00BC\x02\x00"
+    ):
+        return int.from_bytes(head[16:18], "little")
+    return None
+
+
+def bgzf_chain_broken(path: str, size: int) -> bool:
+    """True for a file rapidgzip takes for BGZF (a BGZF member header first, the BGZF end
+    marker last) whose block sizes do not lead from one BGZF member header to the next up to
+    the file's end: valid gzip (gzip, zlib, nibabel read it; rapidgzip too) on which rapidgzip's
+    block finder prints "Ignoring all junk data after invalid block offset ..." / "Failed to get
+    Bgzf metadata!" / "Got partial header!" to the process's stderr (C++ ``std::cerr``, which no
+    Python code can catch). One ``pread`` of 18 bytes per member (64 KiB of compressed data at
+    most each), only for a file that looks BGZF; False when the file cannot be read."""
+    if size < _BGZF_HEAD + len(BGZF_EOF):
+        return False
+    try:
+        with open(path, "rb", buffering=0) as f:
+            fd = f.fileno()
+            first = os.pread(fd, _BGZF_HEAD, 0)
+            if _bgzf_bsize(first) is None or os.pread(fd, 28, size - 28) != BGZF_EOF:
+                return False
+            at = 0
+            while at < size:
+                bsize = _bgzf_bsize(os.pread(fd, _BGZF_HEAD, at))
+                if bsize is None:
+                    return True
+                at += bsize + 1
+    except OSError:
+        return False
+    return False
+
+
+def first_pass_engine(path: str, size: int) -> str:
+    """Engine of a first pass over the local gzip file ``path`` (``size`` bytes): :func:`engine`,
+    but indexed_gzip (when installed) for a file rapidgzip would read with its block finder's
+    complaints on stderr (:func:`bgzf_chain_broken`), unless rapidgzip is forced."""
+    kind = engine()
+    if kind == "rapidgzip" and zlib_can_retry(kind) and bgzf_chain_broken(path, size):
+        return "indexed_gzip"
+    return kind
 
 
 def memory_limit() -> str:
