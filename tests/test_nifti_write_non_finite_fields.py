@@ -59,3 +59,31 @@ def test_non_finite_carried_fields_are_written_as_read(
     got = float(nib.load(out).header[field])
     assert _same(got, want), (field, got, want)
     assert _same(float(vol.to_nibabel().header[field]), want)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("via", ["direct", "zarr"])
+def test_a_non_finite_step_past_the_4th_axis_is_written_as_read(
+    tmp_path: Path, value: float, via: str
+) -> None:
+    """A 6-axis image whose 5th axis' step (pixdim[5]) is NaN or infinite: every step past the
+    4th axis was written as 1, the finite pixdim[6] too; nib.save keeps both."""
+    img = nib.Nifti1Image(
+        np.arange(2 * 3 * 4 * 2 * 3 * 2, dtype=np.int16).reshape(2, 3, 4, 2, 3, 2), np.eye(4)
+    )
+    img.header["pixdim"][5:7] = [value, 2.5]
+    src = tmp_path / "src.nii"
+    nib.save(img, src)
+    ref = tmp_path / "nib.nii"
+    nib.save(nib.load(src), ref)
+    want = nib.load(ref).header["pixdim"][5:7]
+    vol = lv.open(src)
+    if via == "zarr":
+        with pytest.warns(RuntimeWarning, match="6-axis volume is written without OME-Zarr"):
+            vol.to_zarr(tmp_path / "s.zarr")
+        vol = lv.open(tmp_path / "s.zarr")
+    out = tmp_path / "lv.nii"
+    vol.to_nifti(out)
+    got = nib.load(out).header["pixdim"][5:7]
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(vol.to_nibabel().header["pixdim"][5:7], want)

@@ -419,11 +419,16 @@ def non_finite(fields: Any, key: str) -> float | None:
     return float({"NaN": "nan", "Infinity": "inf", "-Infinity": "-inf"}[str(text)])
 
 
-def extra_zooms(zooms: Any) -> list[float] | None:
+def extra_zooms(zooms: Any) -> list[float | str] | None:
     """The steps of every axis (``pixdim[1:]``, one per axis) of an image of more than 4 axes, as
-    a NIfTI written from it carries them (``zooms``); None for fewer axes or a step not finite."""
+    a NIfTI written from it carries them (``zooms``); None for fewer axes. A NaN or infinite
+    step is kept as its JSON text (:func:`non_finite_text`; ``float()`` reads it back), as
+    ``nib.save`` writes it back: such a step made every step past the 4th axis's be written as
+    1 (the finite ones too)."""
     steps = [float(z) for z in zooms]
-    return steps if len(steps) > 4 and all(math.isfinite(z) for z in steps) else None
+    if len(steps) <= 4:
+        return None
+    return [z if math.isfinite(z) else non_finite_text(z) for z in steps]
 
 
 def header_fields(rec: Any) -> dict[str, Any]:

@@ -36,7 +36,14 @@ from .scaling import numbers_hint
 from .sidecar import sidecar
 from .zarr_nifti import TIME_UNITS, axis4_echoes, axis4_origin, axis4_step, space_unit
 
-__all__ = ["AXIS4_UNITS", "axis4_unit", "needs_nifti2", "store_header_bytes", "written_header"]
+__all__ = [
+    "AXIS4_UNITS",
+    "axis4_unit",
+    "needs_nifti2",
+    "overflowed",
+    "store_header_bytes",
+    "written_header",
+]
 
 NIFTI1_MAX_DIM = 32767
 #: NIfTI units (nibabel's names) a written file's 4th axis may state: times, and the frequency,
@@ -160,6 +167,22 @@ def written_header(
     return hdr
 
 
+def overflowed(hdr: Any, meta: dict[str, Any], shape: Sequence[int]) -> bool:
+    """True when a field of the written header ``hdr`` that the affine or the 4th axis' step
+    gave (``pixdim``, quaternion, ``qoffset``) overflowed float32 to a NaN or an infinity. A
+    step past the 4th axis carried as read is no overflow: a source's NaN or infinite one is
+    written back as ``nib.save`` writes it (:func:`lazyvol.nifti_carry.axis_zooms`)."""
+    pixdim = np.array(hdr["pixdim"], dtype=np.float64)
+    for axis, step in axis_zooms(meta, len(shape)).items():
+        if not np.isfinite(step) and axis + 1 < len(pixdim):
+            pixdim[axis + 1] = 0.0
+    fields = [pixdim] + [
+        np.asarray(hdr[f], dtype=np.float64)
+        for f in ("quatern_b", "quatern_c", "quatern_d", "qoffset_x", "qoffset_y", "qoffset_z")
+    ]
+    return not all(np.isfinite(f).all() for f in fields)
+
+
 def store_header_bytes(
     shape: Sequence[int], dtype: np.dtype, affine: np.ndarray, meta: dict[str, Any]
 ) -> bytes | None:
@@ -179,7 +202,7 @@ def store_header_bytes(
         raise
     except Exception:  # WriteError for the dtype; nibabel's HeaderDataError and friends
         return None
-    if not np.all(np.isfinite(np.asarray(hdr["pixdim"], dtype=np.float64))):
+    if overflowed(hdr, meta, shape):
         return None
     hdr.set_slope_inter(np.nan, np.nan)
     return bytes(hdr.binaryblock)

@@ -44,7 +44,7 @@ from .chunking import as_plan_array, direct_compute_allowed
 from .config import chunk_budget
 from .errors import WriteError
 from .geometry import affine_problem
-from .nifti_make import gzip_wanted, written_header
+from .nifti_make import gzip_wanted, overflowed, written_header
 from .sidecar import check_shared, own_context, recover_sets, sidecar_files, sidecar_paths
 from .zarr_write import require_volume
 
@@ -77,8 +77,7 @@ def nifti_header(vol: Volume, dtype: np.dtype, dest: str) -> Any:
     try:
         with np.errstate(over="ignore"):  # (overflow is checked below, on what was made)
             hdr = _header(vol, dtype)
-        fields = ("pixdim", "quatern_b", "quatern_c", "quatern_d", "qoffset_x", "qoffset_y")
-        if not all(np.isfinite(np.asarray(hdr[f], dtype=np.float64)).all() for f in fields):
+        if overflowed(hdr, vol.meta, vol.shape):
             raise WriteError(
                 f"the volume's affine has voxel sizes or offsets too large for NIfTI's pixdim / "
                 f"qform fields (they overflow to inf): {np.asarray(vol.affine).tolist()}; rescale "
