@@ -18,6 +18,9 @@ Credentials (values whose option name looks like one: key, secret, token, passwo
 in everything the command writes: results, ``--json``, errors, warnings, progress bars and
 ``--debug`` tracebacks (:func:`safe_output`, which also escapes control characters on stdout, and writes what the
 stream's encoding cannot hold, a non-UTF-8 file name's bytes, without failing).
+
+:func:`open_chosen` opens the source of ``stats``, ``convert`` and ``references``: the one volume
+of a DICOM folder that can be opened when all others are refused.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ __all__ = [
     "add_storage_arguments",
     "display_source",
     "is_url",
+    "open_chosen",
     "parse_storage_option",
     "safe_output",
     "secrets_of",
@@ -310,3 +314,51 @@ def add_storage_arguments(parser: argparse.ArgumentParser) -> None:
         help="fsspec storage options from a JSON object in a file (--storage-option overrides "
         "its keys)",
     )
+
+
+#: Refused volumes a picked volume's warning names (the rest are counted; ``info`` lists all).
+_REFUSED_SHOWN = 5
+
+
+def open_chosen(
+    path: str, series: str | None, call: Callable[[str | None], Any] | None = None, **kwargs: Any
+) -> tuple[Any, bool]:
+    """``call(series)`` (default ``lv.open(path, series=series, **kwargs)``) for ``stats``,
+    ``convert`` and ``references``, and whether it picked the volume itself: without
+    ``--series``, a folder whose volumes are all refused but one (see
+    :func:`lazyvol.dicom.choose.only_openable`) gives that one, the refused ones said on stderr
+    (``lv.open`` asks for ``series=`` there, as for any folder of several volumes)."""
+    import lazyvol as lv
+
+    from ..errors import MultipleSeriesError
+
+    def opened(chosen: str | None) -> Any:
+        if call is not None:
+            return call(chosen)
+        return lv.open(path, series=chosen, **kwargs)
+
+    try:
+        return opened(series), False
+    except MultipleSeriesError as exc:
+        from .._warn import warn
+        from ..dicom.choose import only_openable
+
+        pick = only_openable(exc.series) if series is None else None
+        if pick is None:
+            raise
+        rows = {id(i): n for n, i in enumerate(exc.series)}
+        others = [i for i in exc.series if i is not pick]
+        refused = "; ".join(
+            f"#{rows[id(i)]} [{i.id}] number={i.number_text()} {i.description!r}"
+            + i.refusal_text(160)
+            for i in others[:_REFUSED_SHOWN]
+        )
+        more = len(others) - _REFUSED_SHOWN
+        warn(
+            f"{display_source(path)} holds {len(exc.series)} volumes and only #{rows[id(pick)]} "
+            f"[{pick.id}] (number={pick.number_text()} {pick.description!r}, shape "
+            f"{pick.shape_text()}) can be opened: using it (--series chooses a volume). "
+            f"Refused: {refused}"
+            + (f" (and {more} more: lazyvol info lists them)" if more > 0 else "")
+        )
+        return opened(pick.id), True

@@ -17,7 +17,7 @@ from ._common import (
     warn_volume_notes,
 )
 from ._dicom_options import dicom_kwargs
-from ._sources import is_url, source_kwargs
+from ._sources import is_url, open_chosen, source_kwargs
 
 
 def _output_kind(dst: str) -> str:
@@ -45,7 +45,6 @@ def _output_kind(dst: str) -> str:
 
 def cmd_convert(args: argparse.Namespace) -> int:
     """``lazyvol convert``."""
-    import lazyvol as lv
 
     dst = args.dst
     kind = _output_kind(dst)
@@ -64,7 +63,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     _check_source(args.src)
     _check_series_applies(args.src, args.series)
     opts = dicom_kwargs(args, args.src)
-    vol = lv.open(args.src, series=_series_arg(args.series), **kwargs, **opts)
+    vol, _ = open_chosen(args.src, args.series, **kwargs, **opts)
     warn_volume_notes(vol)
     progress = _show_progress(args)
     if kind == "zarr":
@@ -89,12 +88,17 @@ def cmd_references(args: argparse.Namespace) -> int:
     _check_series_applies(args.src, args.series)
     if args.per_slice_rescale is not None:
         _check_series_applies(args.src, args.per_slice_rescale, "--per-slice-rescale")
-    refs = lv.references(
+    opts = dicom_kwargs(args, args.src)
+    refs, _ = open_chosen(
         args.src,
-        series=_series_arg(args.series),
-        per_slice_rescale=args.per_slice_rescale or "refuse",
-        **kwargs,
-        **dicom_kwargs(args, args.src),
+        args.series,
+        lambda series: lv.references(
+            args.src,
+            series=_series_arg(series),
+            per_slice_rescale=args.per_slice_rescale or "refuse",
+            **kwargs,
+            **opts,
+        ),
     )
     out = write_references(refs, args.output, overwrite=args.overwrite)  # WriteError on failure
     if not args.quiet:

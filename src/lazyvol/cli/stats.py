@@ -11,14 +11,13 @@ from ._common import (
     _check_series_applies,
     _check_source,
     _print_json,
-    _series_arg,
     _series_row,
     _series_text,
     _show_progress,
     warn_volume_notes,
 )
 from ._dicom_options import dicom_kwargs
-from ._sources import display_source, is_url, source_kwargs
+from ._sources import display_source, is_url, open_chosen, source_kwargs
 
 
 def _fmt(x: Any) -> str:
@@ -123,7 +122,6 @@ def _open_mask(args: argparse.Namespace) -> Any:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     """``lazyvol stats``."""
-    import lazyvol as lv
 
     from .._stats import stats
 
@@ -133,9 +131,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         _check_source(args.mask, "--mask")
     _check_series_applies(args.path, args.series)
     opts = dicom_kwargs(args, args.path)  # the source's; a DICOM mask is stacked as it is
-    vol = lv.open(
-        args.path, series=_series_arg(args.series), **source_kwargs(args, args.path), **opts
-    )
+    vol, picked = open_chosen(args.path, args.series, **source_kwargs(args, args.path), **opts)
     warn_volume_notes(vol)
     if vol.dtype.kind not in "biuf" and not vol.dtype.names:
         raise CommandError(
@@ -155,7 +151,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         "path": display_source(args.path),
         "mask": args.mask and display_source(args.mask),
     }
-    if args.series is not None:  # the volume --series picked in the folder, as `info` names it
+    if args.series is not None or picked:  # the volume picked in the folder, as `info` names it
         head["series"] = _series_row(vol)
     if args.json:
         if results[0][0] is None:

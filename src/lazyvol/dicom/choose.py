@@ -19,7 +19,7 @@ from ..errors import (
 from ..nifti_codes import NIFTI_SUFFIXES
 from .model import ScanReport, SeriesInfo
 
-__all__ = ["other_formats_hint", "select"]
+__all__ = ["only_openable", "other_formats_hint", "select"]
 
 #: Characters of a volume's refusal a candidate line shows (the whole is in lazyvol.scan).
 _REFUSAL_SHOWN = 160
@@ -164,6 +164,20 @@ def _without_choice(report: ScanReport, path: str) -> SeriesInfo:
         "or '#row'):\n" + _candidates(report, report),
         list(report),
     )
+
+
+def only_openable(infos: list[SeriesInfo] | ScanReport) -> SeriesInfo | None:
+    """The one volume of ``infos`` that can be opened when every other is refused (a folder with a
+    scan and a series that has a gap), else None: none or several can be opened, or a refused
+    one shares its SeriesInstanceUID (a part split off the same series, whose refusal may leave
+    the openable part incomplete, is never passed over without a choice)."""
+    openable = [i for i in infos if not i.error]
+    if len(openable) != 1 or len(infos) < 2:
+        return None
+    pick = openable[0]
+    if any(i.uid == pick.uid for i in infos if i is not pick):
+        return None
+    return pick
 
 
 def select(report: ScanReport, path: str, series: str | int | None) -> SeriesInfo:
