@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import FrameType
 from typing import Any, TextIO
 
-from ..errors import LazyvolError
+from ..errors import LazyvolError, _printable
 from ._common import EXIT_ERROR, CommandError, _cli_message, one_line
 from ._scheduler import _scheduler
 from ._sources import OutputError, safe_output, secrets_of, storage_options
@@ -56,7 +56,10 @@ def _one_line_warnings() -> Iterator[None]:
         file: TextIO | None = None,
         line: str | None = None,
     ) -> None:
-        text = one_line(" ".join(_cli_message(str(message)).split())).removeprefix("lazyvol: ")
+        # (a file name's undecodable bytes as \xNN, as errors show them: stderr's backslashreplace
+        # wrote its lone surrogates as \udcNN, which names no byte)
+        text = one_line(" ".join(_cli_message(_printable(str(message))).split()))
+        text = text.removeprefix("lazyvol: ")
         if text not in seen:
             seen.add(text)
             print(f"lazyvol: warning: {text}", file=file or sys.stderr)
