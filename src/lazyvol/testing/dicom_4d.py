@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .dicom_base import DicomSeriesTruth, _ds_str, dicom_time
+from .dicom_base import DicomSeriesTruth, _check_choice, _check_shape, _ds_str, dicom_time
 from .dicom_series import write_dicom_series
 
 __all__ = ["write_dicom_4d_series"]
@@ -116,7 +116,11 @@ def write_dicom_4d_series(
     """
     from pydicom.uid import generate_uid
 
-    ni, nj, nk = (int(n) for n in shape)
+    ni, nj, nk = _check_shape(shape)
+    _check_choice("vendor", vendor, ("standard", *_VENDOR_DIFFUSION))
+    _check_choice("numbering", numbering, ("volume", "position"))
+    if bvals is not None and bvecs is not None and len(bvecs) != len(bvals):
+        raise ValueError(f"bvecs: {len(bvecs)} direction(s) for {len(bvals)} b-value(s)")
     if components is not None:
         n_volumes = len(components)
     if bvals is not None:

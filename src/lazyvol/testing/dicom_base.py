@@ -18,6 +18,26 @@ _ORIENTATIONS = {
     "sagittal": ((0.0, 1.0, 0.0), (0.0, 0.0, -1.0)),
 }
 
+
+def _check_choice(name: str, value: Any, choices: Sequence[Any]) -> None:
+    """ValueError naming ``name`` and what it takes unless ``value`` is one of ``choices`` (a
+    misspelt option raised a bare KeyError, or was ignored and the truth was not what was asked,
+    after some files were written)."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r}: use one of {', '.join(map(repr, choices))}")
+
+
+def _check_shape(shape: Sequence[int], lengths: Sequence[int] = (3,)) -> tuple[int, ...]:
+    """``shape`` as ints, each at least 1, of one of ``lengths``; else ValueError (a 0 or negative
+    size raised an IndexError, or wrote a header-only file: test data a caller did not ask for)."""
+    out = tuple(int(n) for n in shape)
+    if len(out) not in lengths or min(out, default=0) < 1:
+        raise ValueError(
+            f"shape={tuple(shape)!r}: give {' or '.join(map(str, lengths))} sizes, each at least 1"
+        )
+    return out
+
+
 _SYNTAXES = {
     "explicit": "1.2.840.10008.1.2.1",
     "implicit": "1.2.840.10008.1.2",

@@ -10,6 +10,8 @@ import numpy as np
 
 from .dicom_base import (
     DicomSeriesTruth,
+    _check_choice,
+    _check_shape,
     _ds_str,
     _part10_dataset,
     _phantom_values,
@@ -45,7 +47,9 @@ def write_enhanced_dicom(
     (a permutation of slice indices; default: slice order), so readers must sort by position.
     ``n_volumes > 1`` repeats every position with a different ``volume_tag`` value
     (``TemporalPositionIndex`` in FrameContentSequence, or ``EffectiveEchoTime`` in
-    MREchoSequence), giving a 4D truth ``stored[..., t]``.
+    MREchoSequence; ``"none"`` writes neither, a bad input: nothing tells the volumes apart),
+    giving a 4D truth ``stored[..., t]``. A misspelt ``volume_tag``, a ``frame_order`` that is
+    not a permutation of the slices or a size under 1 in ``shape`` is a ValueError.
 
     Returns
     -------
@@ -54,7 +58,13 @@ def write_enhanced_dicom(
     """
     from pydicom.sequence import Sequence as DicomSequence
 
-    ni, nj, nk = (int(n) for n in shape)
+    ni, nj, nk = _check_shape(shape)
+    _check_choice("volume_tag", volume_tag, ("TemporalPositionIndex", "EffectiveEchoTime", "none"))
+    if frame_order is not None and sorted(int(k) for k in frame_order) != list(range(nk)):
+        raise ValueError(
+            f"frame_order={list(frame_order)!r}: give a permutation of the {nk} slice indices "
+            f"0..{nk - 1} (each frame written once)"
+        )
     dt = np.dtype(dtype)
     vols = [_phantom_values((ni, nj, nk), dt, dt.itemsize * 8, seed + t) for t in range(n_volumes)]
     stored = np.stack(vols, axis=-1) if n_volumes > 1 else vols[0]

@@ -15,6 +15,8 @@ import numpy as np
 from .dicom_base import (
     _SYNTAXES,
     DicomSeriesTruth,
+    _check_choice,
+    _check_shape,
     _ds_str,
     _phantom_values,
     _series_geometry,
@@ -95,6 +97,8 @@ def write_dicom_series(
     from pydicom.uid import generate_uid
 
     folder = os.fspath(folder)
+    shape = _check_shape(shape)
+    _check_choice("syntax", syntax, tuple(_SYNTAXES))
     nk = int(shape[2])
     stored, bits, slopes, inters = _values(shape, dtype, bits_stored, slope, intercept, seed)
     row, col = orientation_cosines(orientation)

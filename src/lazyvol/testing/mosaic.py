@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from .dicom import _ds_str, dicom_time, orientation_cosines
+from .dicom_base import _check_choice, _check_shape
 
 __all__ = ["MosaicSeriesTruth", "csa2_bytes", "write_mosaic_series", "write_uih_grid_series"]
 
@@ -156,8 +157,9 @@ def write_mosaic_series(
     from pydicom.uid import generate_uid
 
     folder = os.fspath(folder)
+    ni, nj, nk = _check_shape(shape)
+    _check_choice("syntax", syntax, ("explicit", "implicit"))
     os.makedirs(folder, exist_ok=True)
-    ni, nj, nk = (int(n) for n in shape)
     nt = int(volumes)
     grid = math.ceil(math.sqrt(nk))
     stored = _stored_values((ni, nj, nk, nt), seed)

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from .._fsutil import atomic_path
+from .dicom_base import _check_shape
 
 __all__ = ["phantom_slab", "write_phantom_nifti"]
 
@@ -110,7 +111,7 @@ def write_phantom_nifti(
     import nibabel as nib
 
     path = os.fspath(path)
-    shape = tuple(int(s) for s in shape)
+    shape = _check_shape(shape, (3, 4))
     spatial = shape[:3]
     nt = shape[3] if len(shape) > 3 else 1
     dt = np.dtype(dtype).newbyteorder(">" if big_endian else "<")
