@@ -33,6 +33,7 @@ from .geometry import check_affine
 from .scaled_dtypes import is_identity, scaled_dtype
 from .scaling import apply_scale
 from .volume import Volume
+from .zarr_codec_hints import codec_refusal, require_codecs
 from .zarr_direct import DirectArray, direct_layout
 from .zarr_meta import (
     LEGACY_MANIFEST,
@@ -287,6 +288,9 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
             raise _crc_failure(plan, disk_index, where, exc) from exc
         if plan.root.is_remote:
             raise plan.root.translate(exc, plan.array, "reading chunk data") from None
+        refusal = codec_refusal(f"{plan.store} (array {plan.array!r})", exc)
+        if refusal is not None:  # (a worker without the codec the opening process had)
+            raise refusal from exc
         key = _failing_chunk(plan, disk_index)
         what = f" (chunk file {plan.root.where(plan.array + '/' + key)})" if key else ""
         raise FormatError(
@@ -512,10 +516,11 @@ def make_volume(
     # The array is opened once here (dtype; and it warms the read tasks' cache in this process).
     try:
         arr = _cached_array(root, array, pre, manifest_sha256)
+        require_codecs(arr)  # (a Zarr v3 numcodecs.* codec is looked up when first decoded)
     except LazyvolError:
         raise
     except Exception as exc:  # zarr's own errors (unknown codec, invalid metadata) are not typed
-        raise FormatError(
+        raise codec_refusal(f"{root.display} (array {array!r})", exc) or FormatError(
             f"{root.display} (array {array!r}): zarr cannot open the array: "
             f"{type(exc).__name__}: {exc}"
         ) from exc
