@@ -29,7 +29,7 @@ import copy
 import math
 from typing import Any
 
-__all__ = ["claimed_size", "frame_problem", "with_checked_frames"]
+__all__ = ["claimed_size", "filtered_size", "frame_problem", "with_checked_frames"]
 
 #: Size of a Blosc (c-blosc 1) frame header.
 HEADER = 16
@@ -109,6 +109,42 @@ def frame_problem(
     if stated is not None and stated > bound:
         return f"its {codec} header states {stated} decoded bytes, the chunk is {bound} bytes"
     return None
+
+
+#: numcodecs filters whose encoded size follows from their input's: codec id -> (the config
+#: key of the dtype the input is viewed as, the key of the dtype stored, or None: the same).
+_SIZED_FILTERS: dict[str, tuple[str, str | None]] = {
+    "delta": ("dtype", "astype"),
+    "astype": ("decode_dtype", "encode_dtype"),
+    "fixedscaleoffset": ("dtype", "astype"),
+    "quantize": ("dtype", "astype"),
+    "bitround": ("dtype", None),
+}
+
+
+def filtered_size(configs: Any, nbytes: int) -> int | None:
+    """The bytes numcodecs filters (their configurations, ``id`` included, in encoding order)
+    make of ``nbytes`` bytes of a chunk; None when a filter's output size is not known here."""
+    import numpy as np
+
+    for config in configs:
+        if not isinstance(config, dict):
+            return None
+        fid = config.get("id")
+        if fid == "shuffle":
+            continue  # (the same bytes, reordered)
+        if fid not in _SIZED_FILTERS:
+            return None
+        view_key, out_key = _SIZED_FILTERS[fid]
+        try:
+            view = np.dtype(config.get(view_key) or "u1")
+            out = np.dtype(config.get(out_key or view_key) or view)
+        except (TypeError, ValueError):
+            return None
+        if view.itemsize == 0 or nbytes % view.itemsize:
+            return None
+        nbytes = nbytes // view.itemsize * out.itemsize
+    return nbytes
 
 
 def _refuse(codec: str, problem: str) -> ValueError:
@@ -267,10 +303,12 @@ def with_checked_frames(meta: Any) -> Any:
         checked = _cls(2, kind)(**config)
         chunk_items = math.prod(meta.chunks)
         itemsize = meta.dtype.to_native_dtype().itemsize
-        if meta.filters:  # (a filter may store another dtype: bounded by the widest)
+        configs = [f.get_config() for f in meta.filters or ()]
+        expected = filtered_size(configs, chunk_items * itemsize)
+        if expected is None:  # (a filter of unknown output: bounded by the widest item)
             checked._most = chunk_items * max(itemsize, _WIDEST_ITEM)
-        else:
-            checked._expected = chunk_items * itemsize
+        else:  # (no filter, or filters whose output size follows from the chunk's)
+            checked._expected = expected
         v2 = copy.copy(meta)
         object.__setattr__(v2, "compressor", checked)
         return v2
