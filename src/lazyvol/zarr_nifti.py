@@ -39,6 +39,7 @@ __all__ = [
     "axis4_step",
     "axis4_times",
     "header_affine",
+    "header_pixdim_mm",
     "header_codes",
     "header_scaling",
     "header_time",
@@ -267,6 +268,16 @@ def _parsed_header(raw: bytes) -> Any:
         return cls.from_fileobj(io.BytesIO(raw), check=False)
     except Exception as exc:  # nibabel's many error types (a short block: WrapStructError)
         raise ValueError(f"unreadable NIfTI header ({exc})") from exc
+
+
+def header_pixdim_mm(raw: bytes, unit: str) -> np.ndarray:
+    """The voxel sizes a binary NIfTI header's ``pixdim[1:4]`` states, in mm (``unit``: its space
+    unit, as :func:`header_affine` gives it): what NIfTI-Zarr writes as the OME scale of level 0
+    (niizarr), whatever its sform's column lengths (a sform may scale). ValueError when ``raw``
+    is not a NIfTI header."""
+    hdr = _parsed_header(raw)
+    pixdim = np.abs(np.asarray(hdr["pixdim"][1:4], dtype=np.float64))
+    return np.asarray(pixdim * mm_per_unit(unit), dtype=np.float64)
 
 
 def header_scaling(raw: bytes) -> tuple[float, float]:

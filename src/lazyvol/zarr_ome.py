@@ -507,7 +507,8 @@ def nifti_level(
     """``lvl`` with the affine of a NIfTI-Zarr store's ``nifti`` header (``raw``), the authority
     for orientation and position, scaled to the level as its OME transforms scale level 0
     (``lvl0``, array shape ``shape0`` in volume order). The header is used when it parses and
-    agrees with level 0 (voxel sizes within :data:`NIFTI_RTOL`, spatial shape); otherwise ``lvl``
+    agrees with level 0 (spatial shape; its affine's voxel sizes or its ``pixdim``, which
+    NIfTI-Zarr writes as the OME scale, within :data:`NIFTI_RTOL`); otherwise ``lvl``
     is kept, with a warning naming the disagreement (also in ``meta["nifti_disagreement"]``), and
     saying, for a header that does not parse, that the values are unscaled too."""
     if raw is None:
@@ -529,12 +530,18 @@ def nifti_level(
         ome_sizes = np.sqrt((lvl0.affine[:3, :3] ** 2).sum(axis=0)) * zarr_nifti.mm_per_unit(
             zarr_nifti.space_unit(lvl0.meta)
         )
+        # (the OME scale is the header's pixdim, as NIfTI-Zarr writes it, or its affine's sizes)
+        pix_sizes = zarr_nifti.header_pixdim_mm(raw, unit)
         if tuple(hdr_shape[:3]) != tuple(int(n) for n in shape0[:3]):
             problem = f"its shape {list(hdr_shape)} is not level 0's {list(shape0)}"
-        elif not np.allclose(hdr_sizes, ome_sizes, rtol=NIFTI_RTOL, atol=0):
+        elif not any(
+            np.allclose(sizes, ome_sizes, rtol=NIFTI_RTOL, atol=0)
+            for sizes in (hdr_sizes, pix_sizes)
+        ):
             problem = (
-                f"its {source} voxel sizes {hdr_sizes.tolist()} mm differ from the OME scale of "
-                f"level 0, {ome_sizes.tolist()} mm"
+                f"its {source} voxel sizes {hdr_sizes.tolist()} mm and pixdim "
+                f"{pix_sizes.tolist()} mm differ from the OME scale of level 0, "
+                f"{ome_sizes.tolist()} mm"
             )
         else:
             to_level = np.linalg.inv(lvl0.affine) @ lvl.affine  # level voxel -> level-0 voxel
