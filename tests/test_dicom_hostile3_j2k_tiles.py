@@ -99,3 +99,22 @@ def test_a_frame_too_short_for_its_tiles_is_refused_at_open(tmp_path, rows, colu
         lv.open(tmp_path / "s")
     msg = str(info.value)
     assert f in msg and f"cannot hold the {tiles} tiles its SIZ segment states" in msg, msg
+
+
+def test_the_frame_limit_counts_the_jpeg_2000_decoders_buffers(tmp_path, monkeypatch):
+    # OpenJPEG decodes into 32-bit buffers of the image and of each tile, whatever the
+    # precision: a blank 8192 x 8192 16-bit frame (357 bytes) peaked at 786 MB for its 128 MB, so
+    # a frame under LAZYVOL_MAX_CHUNK_BYTES took several times the limit. The limit now counts
+    # them (8 bytes a sample besides the frame's own).
+    _file(tmp_path / "s", _tiled(_values()), 64, 64)  # 8 KiB decoded, 40 KiB with the buffers
+    monkeypatch.setenv("LAZYVOL_MAX_CHUNK_BYTES", "20000")
+    with pytest.raises(lv.ResourceLimitError) as info, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lv.open(tmp_path / "s")
+    msg = str(info.value)
+    assert "64 x 64 and BitsAllocated (0028,0100) 16 takes, with its decoder's buffers," in msg
+    assert "40960 bytes per frame, over the limit of 20000" in msg, msg
+    monkeypatch.setenv("LAZYVOL_MAX_CHUNK_BYTES", "40960")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert lv.open(tmp_path / "s").shape == (64, 64, 1)

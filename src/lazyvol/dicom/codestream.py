@@ -40,6 +40,7 @@ __all__ = [
     "CodestreamHeader",
     "codestream_disagreement",
     "codestream_header",
+    "decoding_bytes",
     "end_marker_problem",
     "ends_codestream",
     "frame_problem",
@@ -112,6 +113,21 @@ def codestream_header(syntax: str, frame: bytes) -> CodestreamHeader | None:
     if syntax in _J2K:
         return _j2k_header(frame)
     return None
+
+
+#: Bytes a JPEG 2000 / HTJ2K decoder holds for each sample besides the decoded frame: OpenJPEG
+#: (pydicom's and imagecodecs' decoder) decodes into a 32-bit buffer of the whole image and
+#: another of each tile, whatever the precision (a blank 8192 x 8192 16-bit frame of 357 bytes
+#: peaked at 786 MB for its 128 MB).
+J2K_WORK_BYTES = 8
+
+
+def decoding_bytes(syntax: str, rows: int, columns: int, bits_allocated: int) -> int:
+    """Bytes decoding one ``rows`` x ``columns`` frame of ``syntax`` takes: the frame itself, and
+    for JPEG 2000 and HTJ2K the decoder's 32-bit buffers (:data:`J2K_WORK_BYTES` a sample)."""
+    pixels = max(0, rows) * max(0, columns)
+    work = J2K_WORK_BYTES * pixels if syntax in _J2K else 0
+    return pixels * max(1, bits_allocated // 8) + work
 
 
 #: ISO 10918 JPEG (not JPEG-LS): pydicom's decoders of these (pylibjpeg's libjpeg, Pillow) return

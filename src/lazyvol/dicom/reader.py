@@ -30,6 +30,7 @@ from ..sources import SourceStamp, fingerprint
 from ..volume import Volume
 from .checks import warn_notes, warn_slope_zero
 from .choose import select
+from .codestream import decoding_bytes
 from .frame_rescale import RESCALE_FIELDS
 from .model import (
     FrameTable,
@@ -222,10 +223,17 @@ def _check_decoded_frames(frames: FrameTable, name: str) -> None:
     rows, columns = frames.mosaic[:2] if frames.mosaic else (frames.rows, frames.columns)
     kinds = frames.stored_types or ()
     bits = max([frames.bits_allocated, *(stored_layout(k)[0] for k in kinds)])
+    # (with a JPEG 2000 decoder's 32-bit buffers: several times the frame)
+    need, syntax = max((decoding_bytes(s, rows, columns, bits), s) for s in syntaxes)
+    takes = (
+        "decodes to"
+        if need == decoding_bytes("", rows, columns, bits)
+        else "takes, with its decoder's buffers,"
+    )
     check_chunk_bytes(
-        rows * columns * (bits // 8),
-        f"{name}: each {UID(syntaxes[0]).name} frame of Rows x Columns {rows} x {columns} and "
-        f"BitsAllocated (0028,0100) {bits} decodes to",
+        need,
+        f"{name}: each {UID(syntax).name} frame of Rows x Columns {rows} x {columns} and "
+        f"BitsAllocated (0028,0100) {bits} {takes}",
         unit="frame",
         remedy="decompress the files (gdcmconv --raw) if the header is right, else fix Rows and "
         "Columns (0028,0010) / (0028,0011)",
