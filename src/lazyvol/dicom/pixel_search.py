@@ -85,6 +85,77 @@ def pixels_further_on(path: str, size: int, fetch: Fetch) -> int:
     return -1
 
 
+def _container(path: str, size: int, fetch: Fetch, at: int) -> str:
+    """The top-level element (keyword and tag) whose value holds file byte ``at`` of a Part 10
+    file of explicit or implicit VR little or big endian (not deflated), found by pydicom's
+    element reader walking the data set element by element (a sequence's items parsed whole);
+    "" when ``at`` starts a top-level element, lies past the elements read, or the walk fails."""
+    from io import BytesIO
+
+    from pydicom.datadict import keyword_for_tag
+    from pydicom.filereader import _read_file_meta_info, data_element_generator
+
+    try:
+        fp = BytesIO(fetch(path, 0, min(size, PIXEL_SEARCH), size))
+        if fp.getvalue()[128:132] != b"DICM":
+            return ""
+        fp.seek(132)
+        syntax = str(_read_file_meta_info(fp).get("TransferSyntaxUID", ""))
+        if syntax not in _PLAIN_SYNTAXES:
+            return ""
+        start = fp.tell()
+        for elem in data_element_generator(fp, *_PLAIN_SYNTAXES[syntax]):
+            end = fp.tell()
+            if start < at < end:
+                value, tell = elem.value, int(getattr(elem, "value_tell", -1))
+                if not isinstance(value, bytes) or not _in_item(value, at - tell, syntax):
+                    return ""  # (not within a sequence's item: a damaged length swallowed it)
+                tag = int(elem.tag)
+                name = keyword_for_tag(tag) or "a private sequence"
+                return f"{name} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
+            if end > at:
+                return ""
+            start = end
+    except Exception:  # (a damaged data set: the caller's message says so)
+        return ""
+    return ""
+
+
+def _in_item(value: bytes, rel: int, syntax: str) -> bool:
+    """Whether byte ``rel`` of the sequence value ``value`` lies inside one of its items, the
+    value being items only: each an item tag (FFFE,E000) and a defined length, or an undefined
+    one ended by the first Item Delimitation (FFFE,E00D) after it (an item holding nested
+    undefined-length items is not judged: False)."""
+    e = ">" if syntax == "1.2.840.10008.1.2.2" else "<"
+    item, delimiter = struct.pack(f"{e}HH", 0xFFFE, 0xE000), struct.pack(f"{e}HH", 0xFFFE, 0xE00D)
+    pos = 0
+    while pos + 8 <= len(value):
+        if value[pos : pos + 4] != item:
+            return False
+        (length,) = struct.unpack_from(f"{e}L", value, pos + 4)
+        if length == 0xFFFFFFFF:
+            end = value.find(delimiter, pos + 8)
+            if end < 0:
+                return False
+            after = end + 8
+        else:
+            end = after = pos + 8 + length
+            if end > len(value):
+                return False
+        if pos + 8 <= rel < end:
+            return True
+        pos = after
+    return False
+
+
+#: Transfer syntaxes :func:`_container` walks: (implicit VR, little endian).
+_PLAIN_SYNTAXES = {
+    "1.2.840.10008.1.2": (True, True),
+    "1.2.840.10008.1.2.1": (False, True),
+    "1.2.840.10008.1.2.2": (False, False),
+}
+
+
 def damaged_reason(reason: str, cut: str, path: str, size: int, fetch: Fetch) -> str:
     """The skip reason of a header whose reading ended before its pixels (``reason``: one that
     calls it truncated; ``cut``: the values the end of the file cut short) when the file holds
@@ -94,6 +165,14 @@ def damaged_reason(reason: str, cut: str, path: str, size: int, fetch: Fetch) ->
     at = pixels_further_on(path, size, fetch)
     if at < 0:
         return ""
+    inside = "" if cut else _container(path, size, fetch, at)
+    if inside:  # (its header was read whole: that Pixel Data is not the image's)
+        return (
+            f"no Pixel Data (7FE0,0010) in its data set, which was read whole: the one at byte "
+            f"{at} lies in an item of {inside} (an icon or thumbnail of the image, or a vendor's "
+            "data), not the image's pixels; the file holds no image (exported without its "
+            "pixels?): re-export it with them"
+        )
     wrong = (
         f"{cut} states a length past the end of the file, which is wrong"
         if cut
