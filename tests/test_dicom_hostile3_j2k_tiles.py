@@ -118,3 +118,27 @@ def test_the_frame_limit_counts_the_jpeg_2000_decoders_buffers(tmp_path, monkeyp
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert lv.open(tmp_path / "s").shape == (64, 64, 1)
+
+
+def test_a_siz_stating_millions_of_tiles_is_judged_in_bounded_memory():
+    # (the check listed every missing tile: a damaged SIZ stating 10^7 tiles over one tile-part
+    # allocated their list, 4 x 10^9 took the machine's memory)
+    import tracemalloc
+
+    from lazyvol.dicom.j2k_tiles import missing_tiles_problem
+
+    cs = bytearray(_tiled(_values()))
+    at, psot = _tile_parts(bytes(cs))[0]
+    cs = cs[: at + psot] + b"\xff\xd9"  # (tile 0's tile-part only, then EOC)
+    siz = cs.find(b"\xff\x51")
+    struct.pack_into(">II", cs, siz + 6, 10000, 1000)  # Xsiz, Ysiz
+    struct.pack_into(">II", cs, siz + 22, 1, 1)  # XTsiz, YTsiz: 10^7 tiles
+    tracemalloc.start()
+    try:
+        msg = missing_tiles_problem(bytes(cs))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert msg and "no tile-part of 9999999 of the 10000000 tiles" in msg, msg
+    assert "(1, 2, 3, 4, 5, 6, 7, 8 ...)" in msg, msg
+    assert peak < 2**20

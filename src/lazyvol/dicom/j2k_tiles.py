@@ -112,16 +112,18 @@ def missing_tiles_problem(frame: bytes) -> str | None:
     parts = _tile_parts(frame, start + 2)
     if parts is None:
         return None
-    missing = [t for t in range(tiles) if t not in parts]
+    present = {t for t in parts if t < tiles}
+    # (the first missing tiles, found among as many as are present and 8 more: a damaged SIZ
+    # may state billions of tiles)
+    missing = [t for t in range(min(tiles, len(present) + 8)) if t not in present][:8]
     beyond = sorted(t for t in parts if t >= tiles)
     short = [t for t, tn in parts.items() if t < tiles and max(tn) > len(tn)]
     if not (missing or beyond or short):
         return None
     if missing:
-        shown = ", ".join(map(str, missing[:8])) + (" ..." if len(missing) > 8 else "")
-        what = (
-            f"no tile-part of {len(missing)} of the {tiles} tiles its SIZ segment states ({shown})"
-        )
+        count = tiles - len(present)
+        shown = ", ".join(map(str, missing)) + (" ..." if count > len(missing) else "")
+        what = f"no tile-part of {count} of the {tiles} tiles its SIZ segment states ({shown})"
     elif beyond:
         what = f"a tile-part of tile {beyond[0]}, beyond the {tiles} tiles its SIZ segment states"
     else:
