@@ -68,3 +68,31 @@ def test_ge_slice_order_with_a_digit_separator_gives_no_slice_times(tmp_path):
     vol = lv.open(folder, use_index=False)
     assert "SliceTiming" not in vol.meta["bids"]  # (Python: 1, interleaved; dcm2niix: digits)
     assert vol.meta["bids"]["Manufacturer"] == "GE"
+
+
+def test_uih_grid_slice_count_with_a_digit_separator_is_refused(tmp_path):
+    """(0065,1050) '0_9': Python reads 9 slices, dcm2niix's atoi 0 (it writes one 24x24 slice);
+    the count is refused naming the element, as other malformed counts are."""
+    from lazyvol.testing import write_uih_grid_series
+
+    write_uih_grid_series(tmp_path / "g", (8, 8, 9), volumes=2, count="0_9")
+    with pytest.raises(lv.LazyvolError, match=r"\(0065,1050\) = '0_9' is not a whole number"):
+        lv.open(tmp_path / "g", use_index=False)
+
+
+def test_protocol_and_private_numbers_with_a_digit_separator_are_no_value():
+    """The ASCCONV protocol's numbers (slice positions of a mosaic, codes), a GE table position
+    text and Siemens XA's bandwidth text."""
+    from types import SimpleNamespace
+
+    from lazyvol.dicom.bids import xa_bandwidth
+    from lazyvol.dicom.siemens_protocol import Protocol
+
+    protocol = Protocol(
+        "sSliceArray.asSlice[0].sPosition.dTra\t = 1_0.5\nlSize\t = 0x1_0\nn = 2.5\n"
+    )
+    assert protocol.number("sSliceArray.asSlice[0].sPosition.dTra") is None
+    assert protocol.number("lSize") is None
+    assert protocol.number("n") == 2.5
+    assert xa_bandwidth(SimpleNamespace(value="3_0.5", VR="DS")) is None
+    assert xa_bandwidth(SimpleNamespace(value="30.5", VR="DS")) == 30.5

@@ -51,7 +51,7 @@ from .image_type import (
 from .model import SPLIT_VALUES
 from .mosaic import csa_floats, csa_items, private_value, raw_text
 from .parameter_notes import shared_parameters
-from .records import FrameRecord, same_value
+from .records import FrameRecord, number, same_value
 from .slice_timing import slice_timing
 from .support import file_list
 from .vendor import manufacturer, missing_bvalue_note, stated_manufacturer, vendor_of
@@ -166,7 +166,7 @@ def xa_bandwidth(elem: Any) -> float | None:
     elif isinstance(value, list | tuple) or type(value).__name__ == "MultiValue":
         value = value[0] if len(value) else None
     try:
-        f = float(value) if value is not None else math.nan
+        f = number(value) if value is not None else math.nan  # ('1_0': none)
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) and f > 0 else None

@@ -44,6 +44,7 @@ from .bids_extra import EPI_FACTOR, printed
 from .bids_numbers import number_value
 from .ge_phase import _numbers
 from .mosaic import raw_text
+from .records import number as records_number
 from .vendor import vendor_of
 
 __all__ = [
@@ -130,7 +131,7 @@ def _value(kind: str, value: Any) -> Any:
         return None
     if kind in ("s", "count"):
         try:
-            number = float(value)
+            number = records_number(value)  # ('1_0': none)
         except (TypeError, ValueError):
             return None
         if not math.isfinite(number) or number <= 0:

@@ -60,6 +60,7 @@ from .ge_phase import (
     acquisition_matrix_pe,
 )
 from .mosaic import raw_text
+from .records import number
 from .stated_counts import STATED_TAGS, stated_counts
 
 __all__ = [
@@ -128,7 +129,7 @@ def _first_number(raw: dict[int, Any], tag: int, at: int = 0) -> float | None:
     """Value ``at`` of a text (DS, LO) element as a number, else None."""
     vals = raw_text(raw, tag) or []
     try:
-        return float(vals[at]) if len(vals) > at else None
+        return number(vals[at]) if len(vals) > at else None  # ('1_0': none)
     except ValueError:
         return None
 

@@ -44,7 +44,7 @@ def _slice_count(raw: dict[int, Any]) -> int | str | None:
     if text is None:
         return None
     try:
-        value = float(text[0])
+        value = number(text[0])  # ('0_9': malformed)
     except ValueError:
         return repr("\\".join(text))
     if len(text) != 1 or not math.isfinite(value) or value != int(value):

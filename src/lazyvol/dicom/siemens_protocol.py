@@ -25,6 +25,8 @@ from collections.abc import Sequence
 from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
+from .records import number
+
 if TYPE_CHECKING:
     from .records import FrameRecord
 
@@ -160,7 +162,8 @@ class Protocol:
         if text is None:
             return None
         try:
-            value = float(int(text, 16)) if text.lower().startswith("0x") else float(text)
+            hexadecimal = text.lower().startswith("0x") and "_" not in text
+            value = float(int(text, 16)) if hexadecimal else number(text)  # ('1_0': none)
         except ValueError:
             return None
         return value if math.isfinite(value) else None
