@@ -96,3 +96,27 @@ def test_protocol_and_private_numbers_with_a_digit_separator_are_no_value():
     assert protocol.number("n") == 2.5
     assert xa_bandwidth(SimpleNamespace(value="3_0.5", VR="DS")) is None
     assert xa_bandwidth(SimpleNamespace(value="30.5", VR="DS")) == 30.5
+
+
+@pytest.mark.parametrize(("text", "bvals"), [("1000.0", [0.0, 1000.0, 1000.0]), ("1_000", None)])
+def test_siemens_private_b_value_text(tmp_path, text, bvals):
+    """Siemens' (0019,100C) B_value (IS) as text: '1000.0' is 1000 (dcm2niix's atoi too); '1_000'
+    was Python's 1000 in the volume's diffusion table (dcm2niix: 1) while the image's own
+    b-value (records.number) was none: now none in both, as for other text no number."""
+    from lazyvol.testing import write_dicom_4d_series
+
+    write_dicom_4d_series(
+        tmp_path / "s",
+        (8, 8, 3),
+        bvals=[0, 1000, 1000],
+        bvecs=[[0, 0, 0], [1, 0, 0], [0, 1, 0]],
+        vendor="SIEMENS",
+        labels=("AcquisitionTime",),
+    )
+    for f in sorted((tmp_path / "s").iterdir()):
+        ds = pydicom.dcmread(f)
+        if str(ds[0x0019100C].value) != "0":
+            ds.add_new(0x0019100C, "LO", text)
+        ds.save_as(f)
+    vol = lv.open(tmp_path / "s", use_index=False)
+    assert (vol.meta.get("diffusion") or {}).get("bvals") == bvals

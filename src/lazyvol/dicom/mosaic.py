@@ -28,7 +28,7 @@ from .charset import before_nul, decode_text
 from .checks import declared_spacing, placing_spacing_problem, same_orientation
 from .csa_numbers import checked_text
 from .csa_numbers import read as read_csa
-from .records import FrameRecord
+from .records import FrameRecord, number
 from .siemens_protocol import (
     CSA_SERIES,
     PAT_MODE_TEXT,
@@ -183,8 +183,11 @@ def private_value(raw: dict[int, Any], tag: int) -> Any:
     vr = MR_ELEMENTS[tag][1]
     endian = "<" if _little(raw, tag) else ">"
     try:
-        if vr == "IS":
-            return int(b.decode("latin-1").strip(" \x00").split("\\")[0])
+        if vr == "IS":  # (a whole number; '1_000' none, '1000.0' 1000, as dcm2niix's atoi)
+            value = number(b.decode("latin-1").strip(" \x00").split("\\")[0])
+            if not value.is_integer():
+                return "malformed"
+            return int(value)
         size = {"US": 2, "FD": 8}[vr]
         if len(b) % size:
             return "malformed"

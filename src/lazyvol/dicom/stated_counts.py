@@ -46,7 +46,7 @@ from typing import Any
 from .ge_phase import _numbers
 from .model import INCOMPLETE_NOTE, SeriesInfo
 from .mosaic import raw_text
-from .records import FrameRecord, echo_number_of
+from .records import FrameRecord, echo_number_of, number
 
 __all__ = ["STATED_TAGS", "SeriesCounts", "series_counts", "stated_count_note", "stated_counts"]
 
@@ -88,7 +88,7 @@ _NOT_TIME = frozenset({"EchoNumbers", "EchoTime", "DiffusionBValue"})
 def _text_count(raw: dict[int, Any], tag: int) -> int:
     text = raw_text(raw, tag)
     try:
-        n = int(float(text[0])) if text else 0
+        n = int(number(text[0])) if text else 0  # ('1_0': none)
     except (TypeError, ValueError, OverflowError):
         return 0
     return n if n > 0 else 0
