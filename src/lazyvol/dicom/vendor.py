@@ -179,7 +179,9 @@ def _overridden(noted: str, source: str, vendor: str, direction: bool, note: str
 
 
 #: How a note on a malformed private diffusion value ends (a standard one's: any note counts).
-_MALFORMED_ENDS = (" is not finite", " is negative")
+#: How a note on a private b-value that is no number beside a direction ends (:func:`_unread_b`).
+_BESIDE_DIRECTION = " beside a gradient direction"
+_MALFORMED_ENDS = (" is not finite", " is negative", _BESIDE_DIRECTION)
 
 
 def _nan_or_negative(note: str) -> bool:
@@ -213,6 +215,16 @@ def _not_negative(r: Any, keyword: str, b: float | None) -> float | None:
         return b
     r.bad.append(f"{keyword} {_B_TAGS[keyword]}={b!r} is negative")
     return None
+
+
+def _unread_b(r: Any, keyword: str, b: float | None, g: list[float] | None) -> float | None:
+    """``b``; a note where it is none but ``keyword`` states text that is no number ('abc',
+    '1_000') and the image a direction not zero: the element is the vendor's b-value then (not
+    another creator's, tolerated), unknown (dcm2niix's atoi: 0, a b = 0 image with a direction),
+    so malformed (:func:`malformed_diffusion`), refused unless another's value is used (CSA)."""
+    if b is None and g and any(abs(x) > 0 for x in g) and (v := r.values(keyword)) and v[0] != "":
+        r.bad.append(f"{keyword} {_B_TAGS[keyword]}={v[0]!r} is no number{_BESIDE_DIRECTION}")
+    return b
 
 
 def csa_diffusion_problems(items: dict[str, Sequence[Any] | None]) -> list[str]:
@@ -413,18 +425,22 @@ def _private(
     """``(b_value, gradient)`` from ``vendor``'s private attributes (None where not stated)."""
     if vendor == "GE":
         ge_g = _components(r, ("GE_GradientX", "GE_GradientY", "GE_GradientZ"))
-        return _not_negative(r, "GE_BValue", _ge_bvalue(r)), ge_g
+        return _unread_b(r, "GE_BValue", _not_negative(r, "GE_BValue", _ge_bvalue(r)), ge_g), ge_g
     if vendor == "SIEMENS":
         b = _not_negative(r, "Siemens_BValue", r.get_float("Siemens_BValue"))
-        return b, _unit_or_zero(r.get_floats("Siemens_Gradient", 3))
+        g = _unit_or_zero(r.get_floats("Siemens_Gradient", 3))
+        return _unread_b(r, "Siemens_BValue", b, g), g
     if vendor == "PHILIPS":
         keys = ("Philips_GradientRL", "Philips_GradientAP", "Philips_GradientFH")
-        return _not_negative(r, "Philips_BValue", r.get_float("Philips_BValue")), _components(
-            r, keys
+        b, g = (
+            _not_negative(r, "Philips_BValue", r.get_float("Philips_BValue")),
+            _components(r, keys),
         )
+        return _unread_b(r, "Philips_BValue", b, g), g
     if vendor == "UIH":
         b = _not_negative(r, "UIH_BValue", r.get_float("UIH_BValue"))
-        return b, _unit_or_zero(r.get_floats("UIH_Gradient", 3))
+        g = _unit_or_zero(r.get_floats("UIH_Gradient", 3))
+        return _unread_b(r, "UIH_BValue", b, g), g
     if vendor == "CANON" and standard_b is not None and standard_b > 0:
         g, problem = _canon_comment(r.get_str("Canon_ImageComments"), standard_b)
         if problem:
