@@ -154,14 +154,17 @@ def _refuse(codec: str, problem: str) -> ValueError:
     )
 
 
-def _make_v3_class(base_name: str, codec: str) -> type:
+def _make_v3_class(base_name: str, codec: str, sized: bool = True) -> type:
+    """``sized``: its input is the chunk's bytes as they are (a ``bytes`` serializer), whose size
+    the chunk's shape and dtype give; else (``numcodecs.pcodec``, a shard) only the frame's own
+    header is checked."""
     import zarr.codecs
 
     base = getattr(zarr.codecs, base_name)
 
     def _decode_sync(self: Any, chunk_bytes: Any, chunk_spec: Any) -> Any:
         itemsize = chunk_spec.dtype.to_native_dtype().itemsize
-        expected = math.prod(chunk_spec.shape) * itemsize
+        expected = math.prod(chunk_spec.shape) * itemsize if sized else None
         problem = frame_problem(codec, chunk_bytes.as_numpy_array(), expected)
         if problem is not None:
             raise _refuse(codec, problem)
@@ -203,14 +206,17 @@ def _make_v2_class(base_name: str, codec: str) -> type:
 #: (zarr v3 codec class, numcodecs class) names by frame kind.
 _V3 = {"blosc": "BloscCodec", "zstd": "ZstdCodec"}
 _V2 = {"blosc": "Blosc", "zstd": "Zstd", "lz4": "LZ4"}
-_CLASSES: dict[tuple[int, str], type] = {}
+_CLASSES: dict[tuple[int, str, bool], type] = {}
 
 
-def _cls(fmt: int, codec: str) -> type:
-    if (fmt, codec) not in _CLASSES:
-        make = _make_v3_class if fmt == 3 else _make_v2_class
-        _CLASSES[fmt, codec] = make((_V3 if fmt == 3 else _V2)[codec], codec)
-    return _CLASSES[fmt, codec]
+def _cls(fmt: int, codec: str, sized: bool = True) -> type:
+    if (fmt, codec, sized) not in _CLASSES:
+        if fmt == 3:
+            made = _make_v3_class(_V3[codec], codec, sized)
+        else:
+            made = _make_v2_class(_V2[codec], codec)
+        _CLASSES[fmt, codec, sized] = made
+    return _CLASSES[fmt, codec, sized]
 
 
 def _numcodecs_kind(codec: Any) -> str | None:
@@ -243,23 +249,26 @@ def _v3_codecs(codecs: Any, chunk_shape: tuple[int, ...], itemsize: int) -> tupl
     import dataclasses
 
     import zarr.codecs
-    from zarr.abc.codec import ArrayArrayCodec
-    from zarr.codecs import ShardingCodec, TransposeCodec
+    from zarr.abc.codec import ArrayArrayCodec, ArrayBytesCodec
+    from zarr.codecs import BytesCodec, ShardingCodec, TransposeCodec
 
     retyped = any(
         isinstance(c, ArrayArrayCodec) and not isinstance(c, TransposeCodec) for c in codecs
     )
-    chunk_bytes = None if retyped else math.prod(chunk_shape) * itemsize
+    # (a serializer other than 'bytes' -- numcodecs.pcodec or .zfpy, a shard -- stores its own
+    # encoding, of a size no shape gives: the frames after it are checked by their headers only)
+    raw = all(isinstance(c, BytesCodec) for c in codecs if isinstance(c, ArrayBytesCodec))
+    chunk_bytes = None if retyped or not raw else math.prod(chunk_shape) * itemsize
     out = []
     for c in codecs:
         kind = next((k for k, n in _V3.items() if type(c) is getattr(zarr.codecs, n)), None)
         numcodecs_kind = _numcodecs_kind(c)
         if kind is not None:
             fields = {f.name: getattr(c, f.name) for f in dataclasses.fields(c) if f.init}
-            out.append(_cls(3, kind)(**fields))
+            out.append(_cls(3, kind, raw)(**fields))
         elif numcodecs_kind is not None:
             checked = _checked_numcodecs(c, numcodecs_kind, chunk_bytes)
-            if chunk_bytes is None:
+            if chunk_bytes is None and raw:
                 checked._codec._most = math.prod(chunk_shape) * max(itemsize, _WIDEST_ITEM)
             out.append(checked)
         elif isinstance(c, ShardingCodec):
