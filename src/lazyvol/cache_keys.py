@@ -35,6 +35,7 @@ from ._io import Location
 from ._location import identity_url, is_url
 from .chunking import file_fingerprint
 from .errors import CacheError, SourceNotFoundError
+from .sources import content_sample
 from .zarr_meta import BASE_VERSION
 
 if TYPE_CHECKING:
@@ -198,39 +199,9 @@ class UnvalidatedSourceError(UnkeyedSourceError):
     tell a replacement of the same size from the original, so it is never cached."""
 
 
-#: Bytes :func:`content_sample` takes from the start of a file (a NIfTI header, a DICOM
-#: file's meta group with its SOP Instance UID) and at each other place it samples.
+#: Bytes of a local file's start in its :func:`~lazyvol.sources.content_sample` (a NIfTI header,
+#: a DICOM file's meta group with its SOP Instance UID), beside the spots it samples.
 HEAD_BYTES = 1024
-SPOT_BYTES = 32
-_OPEN_FLAGS = (
-    getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
-)
-
-
-def content_sample(path: str, size: int) -> bytes:
-    """A few bytes of the local file ``path`` (``size`` bytes) that tell it from another file of
-    the same path, size, mtime, inode and ctime: its first :data:`HEAD_BYTES`, the
-    :data:`SPOT_BYTES` at a quarter, a half and three quarters, and its last 8 (a gzip stream's
-    trailer: the CRC-32 of its content); one open and five ``pread`` calls (7-16 us a file in
-    the page cache on a loaded 2-core machine: a cache hit of a 1000-file series 10-15 ms
-    later than a stat-only key). ``b""`` when the file cannot be read (the source's own reads then fail, typed). Part of an entry's key, as it
-    is of a gzip seek index's name (:func:`lazyvol.gzcheck.content_sample`): the entry of another
-    file with this one's identity (rewritten in place within the file system's timestamp
-    granularity, a cache directory copied from elsewhere) is not found, where it was served.
-    An edit of a few bytes outside the places sampled is not seen: a sample, not a hash."""
-    at = [0, *(size * q // 4 for q in (1, 2, 3)), max(0, size - 8)]
-    lengths = [HEAD_BYTES, SPOT_BYTES, SPOT_BYTES, SPOT_BYTES, 8]
-    try:  # (os.open: a third of the cost of a Python file object, per file of a 10k series;
-        # O_NONBLOCK: a FIFO put in a source file's place meanwhile cannot block the open)
-        fd = os.open(path, os.O_RDONLY | _OPEN_FLAGS)
-    except OSError:
-        return b""
-    try:
-        return b"".join(os.pread(fd, n, p) for n, p in zip(lengths, at, strict=True))
-    except OSError:
-        return b""
-    finally:
-        os.close(fd)
 
 
 def entry_key(
@@ -265,7 +236,7 @@ def entry_key(
     for f in local:
         st = os.stat(f)
         h.update(f"\0{st.st_dev}\0{st.st_ino}\0{st.st_ctime_ns}\0".encode())
-        h.update(content_sample(f, st.st_size))
+        h.update(content_sample(f, st.st_size, HEAD_BYTES))
     if remote:
         stamps = _remote_stamps(sorted(remote), storage_options)
         h.update(json.dumps(stamps, sort_keys=True).encode())

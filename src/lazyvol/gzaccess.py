@@ -44,7 +44,6 @@ from .gzahead import ReadAhead, read_from
 from .gzcheck import (
     ChecksumError,
     StreamCheck,
-    content_sample,
     is_os_failure,
     last8,
 )
@@ -82,7 +81,7 @@ from .gzindex_format import (
 from .gzindex_format import index_sizes as _index_sizes
 from .gzindex_format import save_index as _save_index
 from .gzinflate import engine_error, verify_members
-from .sources import SourceStamp
+from .sources import SourceStamp, content_sample
 
 __all__ = [
     "GZ_MAX_POINTS",
@@ -111,7 +110,7 @@ MAX_HANDLES = 8
 class GzSource:
     """One gzip file as it was when opened: its identity, how many uncompressed bytes the
     reader needs (``data_end``) and a sample of its bytes (``tail``:
-    :func:`~lazyvol.gzcheck.content_sample`, taken at open)."""
+    :func:`~lazyvol.sources.content_sample`, taken at open)."""
 
     path: str
     size: int

@@ -43,7 +43,6 @@ __all__ = [
     "ChecksumError",
     "StreamCheck",
     "compression_kind",
-    "content_sample",
     "is_checksum_failure",
     "is_os_failure",
     "last8",
@@ -117,30 +116,6 @@ def stream_error(where: str, exc: BaseException, hint: str = "") -> FormatError:
         "1 MiB of FNAME/FEXTRA/FCOMMENT); if `gzip -t` accepts it, recompress it "
         f"(`gzip -dc FILE | gzip > NEW.nii.gz`){hint}"
     )
-
-
-#: Compressed bytes :func:`content_sample` takes at each quarter of a file.
-_SAMPLE_BYTES = 32
-
-
-def content_sample(path: str, size: int) -> bytes:
-    """A few bytes of the local gzip file ``path`` (``size`` bytes) that tell it from another
-    stream of the same size: the 32 bytes at a quarter, a half and three quarters of the
-    compressed bytes (an edit shifts every deflate byte after it) and the last 8 (the trailer:
-    a single member's CRC-32 covers its whole content). ``b""`` when the file cannot be read
-    (its reads fail then, typed). Part of a seek index's name: an index saved for another
-    stream whose path, size, times and inode are the same (an in-place rewrite within a
-    file system's timestamp granularity, a cache directory copied from elsewhere) is never
-    found, where it inflated blocks with another file's windows."""
-    at = [size * q // 4 for q in (1, 2, 3)]
-    try:
-        with open(path, "rb", buffering=0) as f:
-            fd = f.fileno()
-            parts = [os.pread(fd, _SAMPLE_BYTES, p) for p in at]
-            parts.append(os.pread(fd, 8, max(0, size - 8)))
-    except OSError:
-        return b""
-    return b"".join(parts)
 
 
 def last8(path: str, size: int) -> bytes:

@@ -24,7 +24,6 @@ from ._location import Location
 from .chunking import PlanArray, normalize_chunks, plan_array
 from .config import check_volume_bytes
 from .errors import FormatError, SourceNotFoundError
-from .gzcheck import content_sample
 from .nifti_codes import field_label
 from .nifti_fields import ParsedHeader, vox_offset_error
 from .nifti_gzhead import compressed_error, data_compression, is_gzipped
@@ -45,7 +44,7 @@ from .nifti_pair import near_miss
 from .nifti_plan import NiftiPlan, read_block
 from .scaled_dtypes import scaled_dtype
 from .scaling import check_cast, check_integer_scaling, nifti_scaling
-from .sources import SourceStamp, fingerprint
+from .sources import SourceStamp, content_sample, fingerprint
 from .volume import Volume
 
 __all__ = [
@@ -235,7 +234,7 @@ def open_nifti(
 def _stream_sample(data: Location, stamp: SourceStamp) -> bytes:
     """What tells the gzip stream opened from another of the same stamp: a remote object's
     trailer where its stamp cannot (:func:`lazyvol.gz_remote.stream_tail`), a local file's
-    :func:`lazyvol.gzcheck.content_sample` (its seek index's name, checked at its first read)."""
+    :func:`lazyvol.sources.content_sample` (its seek index's name, checked at its first read)."""
     if data.is_remote:
         return gz_remote.stream_tail(data, stamp)
     return content_sample(os.path.abspath(data.url), stamp.size)

@@ -55,7 +55,7 @@ class NiftiPlan:
     header: SourceStamp | None = None
     #: What tells the gzip stream opened from another of its stamp: a remote one's trailer
     #: (:func:`lazyvol.gz_remote.stream_tail`), a sample of a local one's bytes
-    #: (:func:`lazyvol.gzcheck.content_sample`).
+    #: (:func:`lazyvol.sources.content_sample`).
     gz_tail: bytes = b""
 
     @property
