@@ -29,9 +29,16 @@ import struct
 from typing import NamedTuple
 
 from .j2k_tiles import missing_tiles_problem, tiles_room_problem
+from .rle_frames import (
+    RLE_MAX_EXPANSION,
+    rle_room_problem,
+    rle_segments_problem,
+    rle_size_disagreement,
+)
 
 __all__ = [
     "ENCAPSULATED_UNCOMPRESSED",
+    "RLE_MAX_EXPANSION",
     "END_MARKER_ROOM",
     "FRAGMENT_HEAD",
     "PRECISION_KEPT",
@@ -322,29 +329,6 @@ def _jp2_codestream(src: bytes) -> int | None:
     return None
 
 
-#: An RLE segment decodes to at most 64 times its length: PackBits' best case is a 2-byte
-#: replicate run giving 128 bytes (PS3.5 G.3.1).
-RLE_MAX_EXPANSION = 64
-
-
-def rle_room_problem(length: int, rows: int, columns: int, segments: int) -> str | None:
-    """Why an RLE frame of ``length`` encoded bytes (its items, headers included) cannot hold
-    ``rows`` x ``columns`` x ``segments`` bytes (one plane per segment: samples x bytes per
-    sample): more than :data:`RLE_MAX_EXPANSION` times its length, which no RLE stream decodes
-    to, so Rows and Columns over-state the image (a decoder allocates what they claim before it
-    finds the segments short: pylibjpeg-rle aborts the process when that allocation fails).
-    None when the frame has room."""
-    need = rows * columns * segments
-    if need <= RLE_MAX_EXPANSION * max(length, 0):
-        return None
-    return (
-        f"RLE frame of {length} bytes cannot hold Rows (0028,0010) x Columns (0028,0011) x "
-        f"{segments} byte plane(s) = {rows} x {columns} x {segments} = {need} bytes (an RLE "
-        f"segment decodes to at most {RLE_MAX_EXPANSION} times its length): the header "
-        "over-states the image; fix Rows/Columns or re-encode the file"
-    )
-
-
 #: Lossless JPEG (SOF3) and DCT JPEG of Huffman coding (SOF0 baseline, SOF1 extended, SOF2
 #: progressive): the least they code is a Huffman code (at least one bit) for each sample, or for
 #: each 8 x 8 block's DC difference; arithmetic and hierarchical coding have no such floor.
@@ -403,55 +387,6 @@ def room_problem(
         f"{rows} x {columns}: its codestream codes at least one bit per {unit}, {bits} bits "
         f"({-(-bits // 8)} bytes): the header over-states the image; fix Rows/Columns or "
         "re-encode the file"
-    )
-
-
-def rle_segments_problem(frame: bytes, samples: int, bits_allocated: int) -> str | None:
-    """Why an RLE frame (its first bytes are enough: the 64-byte RLE header) does not hold the
-    byte planes its header describes: one segment a byte of a sample, SamplesPerPixel x
-    BitsAllocated / 8 (PS3.5 G.2); a decoder told the header's layout fails with words about
-    another attribute (pylibjpeg-rle: "'Samples per Pixel' must be 1 or 3"). None when the counts
-    agree, or the frame is too short to say."""
-    if len(frame) < 4:
-        return None
-    count = struct.unpack_from("<L", frame, 0)[0]
-    planes = max(1, bits_allocated // 8)
-    if count == samples * planes:
-        return None
-    return (
-        f"RLE data hold {count} segment(s) (byte planes) a frame but SamplesPerPixel "
-        f"(0028,0002) x BitsAllocated (0028,0100) / 8 = {samples} x {planes} = "
-        f"{samples * planes}: the header does not describe its pixels; fix SamplesPerPixel or "
-        "BitsAllocated (and BitsStored, HighBit), or re-encode the file"
-    )
-
-
-def rle_size_disagreement(frame: bytes, rows: int, columns: int) -> str | None:
-    """Why an RLE frame's header does not describe it: its first segment (one byte plane) decodes
-    to a whole row or more beyond ``rows`` x ``columns`` bytes, so Rows or Columns under-state the
-    image. None when it does not, or when the frame cannot be read here (the decoder's own error
-    names that). A segment short of the header's size is the decoder's error already."""
-    if len(frame) < 64:
-        return None
-    count = struct.unpack_from("<L", frame, 0)[0]
-    offsets = struct.unpack_from("<15L", frame, 4)
-    if not 1 <= count <= 15 or not 64 <= offsets[0] < len(frame):
-        return None
-    end = offsets[1] if count > 1 and offsets[0] < offsets[1] <= len(frame) else len(frame)
-    try:
-        from rle.utils import decode_segment
-
-        decoded = len(decode_segment(frame[offsets[0] : end]))
-    except (KeyboardInterrupt, SystemExit, GeneratorExit):
-        raise
-    except BaseException:  # no pylibjpeg-rle, or a corrupt segment (a Rust decoder panics)
-        return None
-    if decoded < rows * columns + columns:
-        return None
-    return (
-        f"RLE segments decode to {decoded} bytes a plane but Rows (0028,0010) x Columns "
-        f"(0028,0011) say {rows} x {columns} = {rows * columns}: the header under-states its "
-        "pixels (the decoder would return part of them); fix the header or re-encode the file"
     )
 
 
