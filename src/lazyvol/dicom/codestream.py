@@ -31,6 +31,7 @@ from typing import NamedTuple
 from .j2k_tiles import missing_tiles_problem, tiles_room_problem
 from .rle_frames import (
     RLE_MAX_EXPANSION,
+    rle_offsets_problem,
     rle_room_problem,
     rle_segments_problem,
     rle_size_disagreement,
@@ -57,6 +58,7 @@ __all__ = [
     "holds_end_marker",
     "jpeg_sample_bytes",
     "kept_precision",
+    "rle_offsets_problem",
     "rle_room_problem",
     "rle_segments_problem",
     "rle_size_disagreement",
@@ -524,8 +526,10 @@ def frame_problem(
     if further:
         return more_frames_problem(further, len(fragments))
     if rle:
-        return rle_segments_problem(frame, samples, bits_allocated) or rle_size_disagreement(
-            frame, rows, columns
+        return (
+            rle_segments_problem(frame, samples, bits_allocated)
+            or rle_offsets_problem(frame, len(frame))
+            or rle_size_disagreement(frame, rows, columns)
         )
     return (
         codestream_disagreement(syntax, frame, rows, columns, bits_allocated, samples)

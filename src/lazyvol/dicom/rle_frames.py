@@ -10,9 +10,11 @@ allocated for it (:func:`rle_room_problem`).
 from __future__ import annotations
 
 import struct
+from itertools import pairwise
 
 __all__ = [
     "RLE_MAX_EXPANSION",
+    "rle_offsets_problem",
     "rle_room_problem",
     "rle_segments_problem",
     "rle_size_disagreement",
@@ -87,4 +89,31 @@ def rle_size_disagreement(frame: bytes, rows: int, columns: int) -> str | None:
         f"RLE segments decode to {decoded} bytes a plane but Rows (0028,0010) x Columns "
         f"(0028,0011) say {rows} x {columns} = {rows * columns}: the header under-states its "
         "pixels (the decoder would return part of them); fix the header or re-encode the file"
+    )
+
+
+def rle_offsets_problem(frame: bytes, length: int = -1) -> str | None:
+    """Why an RLE frame's header (its first 64 bytes in ``frame``) does not locate its segments:
+    the offsets of its 1 to 15 segments must start at 64, past the header, and increase (PS3.5
+    G.5: the segments follow one another), each within the frame's ``length`` bytes (-1: not
+    known). A segment located wrongly decodes from another segment's bytes (pydicom's own RLE
+    decoder returns such a frame's values wrong, without an error) or is refused by its decoder
+    in other words. None when they do, or when the segment count is no count of 1 to 15 (the
+    segment count's own check names that)."""
+    if len(frame) < 64:
+        return None
+    count = struct.unpack_from("<L", frame, 0)[0]
+    if not 1 <= count <= 15:
+        return None
+    offsets = struct.unpack_from(f"<{count}L", frame, 4)
+    end = length if length >= 0 else 2**32
+    sound = offsets[0] == 64 and all(a < b for a, b in pairwise(offsets))
+    if sound and offsets[-1] < end:
+        return None
+    within = f", each within its {length} bytes" if length >= 0 else ""
+    return (
+        f"RLE header locates its {count} segment(s) at byte(s) "
+        f"{', '.join(map(str, offsets))} of the frame, not at 64 and on, increasing{within} "
+        "(PS3.5 G.5): its segment offsets are damaged, and a decoder would read a byte plane "
+        "from another's bytes; re-export the file"
     )

@@ -21,6 +21,7 @@ from .codestream import (
     further_codestream,
     kept_precision,
     more_frames_problem,
+    rle_offsets_problem,
     rle_segments_problem,
     room_problem,
 )
@@ -515,7 +516,9 @@ def _codestream_problem(
     except OSError:
         return None  # the read's own error comes when the pixels are read
     if rle:  # (its 64-byte header states the segments, no size)
-        problem = rle_segments_problem(start, rec.samples_per_pixel, rec.bits_allocated)
+        problem = rle_segments_problem(
+            start, rec.samples_per_pixel, rec.bits_allocated
+        ) or rle_offsets_problem(start, length)
         return f"{rec.where}: the {problem}" if problem else None
     problem = codestream_disagreement(
         rec.transfer_syntax, start, *image_shape(rec), rec.bits_allocated, rec.samples_per_pixel
