@@ -85,11 +85,13 @@ def pixels_further_on(path: str, size: int, fetch: Fetch) -> int:
     return -1
 
 
-def _container(path: str, size: int, fetch: Fetch, at: int) -> str:
-    """The top-level element (keyword and tag) whose value holds file byte ``at`` of a Part 10
-    file of explicit or implicit VR little or big endian (not deflated), found by pydicom's
-    element reader walking the data set element by element (a sequence's items parsed whole);
-    "" when ``at`` starts a top-level element, lies past the elements read, or the walk fails."""
+def _container(path: str, size: int, fetch: Fetch, at: int) -> tuple[str, int]:
+    """The top-level sequence (keyword and tag) in one of whose items a Pixel Data element lies,
+    and where: the one at file byte ``at`` (-1: the first such element, whatever its length), in
+    a Part 10 file of explicit or implicit VR little or big endian (not deflated), found by
+    pydicom's element reader walking the data set element by element (a sequence's items parsed
+    whole); ``("", -1)`` when there is none (``at`` starts a top-level element or lies outside
+    any item), or the walk fails."""
     from io import BytesIO
 
     from pydicom.datadict import keyword_for_tag
@@ -98,27 +100,32 @@ def _container(path: str, size: int, fetch: Fetch, at: int) -> str:
     try:
         fp = BytesIO(fetch(path, 0, min(size, PIXEL_SEARCH), size))
         if fp.getvalue()[128:132] != b"DICM":
-            return ""
+            return "", -1
         fp.seek(132)
         syntax = str(_read_file_meta_info(fp).get("TransferSyntaxUID", ""))
         if syntax not in _PLAIN_SYNTAXES:
-            return ""
+            return "", -1
+        pixel_tag = struct.pack(">HH" if syntax.endswith(".2.2") else "<HH", 0x7FE0, 0x0010)
         start = fp.tell()
         for elem in data_element_generator(fp, *_PLAIN_SYNTAXES[syntax]):
             end = fp.tell()
-            if start < at < end:
-                value, tell = elem.value, int(getattr(elem, "value_tell", -1))
-                if not isinstance(value, bytes) or not _in_item(value, at - tell, syntax):
-                    return ""  # (not within a sequence's item: a damaged length swallowed it)
+            value, tell = elem.value, int(getattr(elem, "value_tell", -1))
+            found = -1
+            if isinstance(value, bytes) and (at < 0 or start < at < end):
+                rel = value.find(pixel_tag) if at < 0 else at - tell
+                while rel >= 0 and not _in_item(value, rel, syntax) and at < 0:
+                    rel = value.find(pixel_tag, rel + 1)
+                found = tell + rel if rel >= 0 and _in_item(value, rel, syntax) else -1
+            if found >= 0:
                 tag = int(elem.tag)
                 name = keyword_for_tag(tag) or "a private sequence"
-                return f"{name} ({tag >> 16:04X},{tag & 0xFFFF:04X})"
-            if end > at:
-                return ""
+                return f"{name} ({tag >> 16:04X},{tag & 0xFFFF:04X})", found
+            if 0 <= at < end:
+                return "", -1  # (not within a sequence's item: a damaged length swallowed it)
             start = end
     except Exception:  # (a damaged data set: the caller's message says so)
-        return ""
-    return ""
+        return "", -1
+    return "", -1
 
 
 def _in_item(value: bytes, rel: int, syntax: str) -> bool:
@@ -163,10 +170,13 @@ def damaged_reason(reason: str, cut: str, path: str, size: int, fetch: Fetch) ->
     if "truncated" not in reason:
         return ""
     at = pixels_further_on(path, size, fetch)
-    if at < 0:
+    if at < 0 and cut:
         return ""
-    inside = "" if cut else _container(path, size, fetch, at)
+    inside, where = ("", -1) if cut else _container(path, size, fetch, at)
+    if at < 0 and not inside:
+        return ""
     if inside:  # (its header was read whole: that Pixel Data is not the image's)
+        at = where
         return (
             f"no Pixel Data (7FE0,0010) in its data set, which was read whole: the one at byte "
             f"{at} lies in an item of {inside} (an icon or thumbnail of the image, or a vendor's "
