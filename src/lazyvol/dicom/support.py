@@ -347,7 +347,7 @@ def _compressed_problem(rec: FrameRecord, fetch: Fetch) -> tuple[str, str] | Non
         # 64 frames, against 36 and once).
         problem = _room_problem(rec, rec.pixel_length, b"")
         if problem is None and (rec.frame == 0 or not is_url(rec.path)):
-            problem = _codestream_problem(rec, fetch, rec.pixel_offset + 8, rec.pixel_length)
+            problem = _codestream_problem(rec, fetch, rec.pixel_offset, rec.pixel_length)
         return ("format", problem) if problem else None
     if rec.pixel_length != -1:
         return "format", (
@@ -492,15 +492,31 @@ def _encapsulated_end(
 CODESTREAM_HEAD = 1024
 
 
+def _first_value(rec: FrameRecord, fetch: Fetch, pos: int) -> int:
+    """Where the value of the first fragment of ``rec``'s file from the item at ``pos`` that is
+    not empty starts (an encoder may write an empty fragment before a frame's codestream, which
+    pydicom's frame reader skips); past the first item's header when the items read do not say.
+    Raises OSError as ``fetch`` does."""
+    for _ in range(16):
+        head = fetch(rec.path, pos, 8, rec.size)
+        if len(head) < 8 or head[:4] != b"\xfe\xff\x00\xe0":
+            break
+        length = struct.unpack("<L", head[4:8])[0]
+        if length:
+            return pos + 8
+        pos += 8
+    return pos + 8
+
+
 def _codestream_problem(
-    rec: FrameRecord, fetch: Fetch, first: int | None = None, length: int = -1
+    rec: FrameRecord, fetch: Fetch, items: int | None = None, length: int = -1
 ) -> str | None:
     """The refusal of a compressed file whose codestream states another size than its Rows x
     Columns (a mosaic's: its whole image), a precision beyond its BitsAllocated or other
     components than its SamplesPerPixel (:func:`~.codestream.codestream_disagreement`), or whose
     RLE header states other byte planes (:func:`~.codestream.rle_segments_problem`), read from
-    the head of the fragment whose bytes start at ``first`` (default: a single-frame file's first
-    fragment, past the Basic Offset Table), or whose ``length`` bytes (the frame's items) are
+    the head of the first fragment not empty among the items from file byte ``items`` (default:
+    a single-frame file's, past the Basic Offset Table; :func:`_first_value`), or whose ``length`` bytes (the frame's items) are
     too few for its image (:func:`_room_problem`, by what its head tells); None when they agree
     or the head does not say (the pixel reader checks the whole frame again). Records the precision its decoder returns values
     of in ``rec.codestream_bits`` (:func:`~.codestream.kept_precision`)."""
@@ -508,11 +524,11 @@ def _codestream_problem(
     if not rle and rec.transfer_syntax not in SIZED_SYNTAXES:
         return None
     try:
-        if first is None:
+        if items is None:
             head = fetch(rec.path, rec.pixel_offset, 8, rec.size)  # the Basic Offset Table item
             bot = struct.unpack("<L", head[4:8])[0] if len(head) == 8 else 0
-            first = rec.pixel_offset + 8 + bot + 8  # past the BOT item and the fragment's header
-        start = fetch(rec.path, first, CODESTREAM_HEAD, rec.size)
+            items = rec.pixel_offset + 8 + bot  # past the BOT item
+        start = fetch(rec.path, _first_value(rec, fetch, items), CODESTREAM_HEAD, rec.size)
     except OSError:
         return None  # the read's own error comes when the pixels are read
     if rle:  # (its 64-byte header states the segments, no size)
