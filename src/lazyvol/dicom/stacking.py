@@ -497,11 +497,15 @@ def _regular_step(
         slice_step = (p_first[-1] - p_first[0]) / (len(base) - 1)
     # Every slice on the line through the first and last (a gantry tilt is such a line too): the
     # projections checked above say nothing about a slice moved within its own plane.
-    off = np.linalg.norm(p_first - (p_first[0] + np.outer(slots, slice_step)), axis=1)
-    # (rounded, each coordinate is off the line by up to a quantum: half at the slice, half at
-    # the first and last; float noise allowed for)
-    rounding = math.sqrt(3.0) * quantum * (1.0 + 1e-6)
-    line_tol = max(tol, 0.01 * min(first.pixel_spacing or [1.0, 1.0]), rounding)
+    dev = p_first - (p_first[0] + np.outer(slots, slice_step))
+    off = np.linalg.norm(dev, axis=1)
+    # (rounded, each coordinate that changes is off the line by up to a quantum: half at the
+    # slice, half at the first and last; float noise allowed for. Per coordinate, not as a
+    # distance: integral x of 0 and 3 show a 1 mm rounding, which moves no slice 1.2 mm in x)
+    changes = np.ptp(p_first, axis=0) > 0
+    rounded = np.all(np.abs(dev) <= np.where(changes, quantum, 0.0) * (1.0 + 1e-6) + 1e-9, axis=1)
+    line_tol = max(tol, 0.01 * min(first.pixel_spacing or [1.0, 1.0]))
+    off = np.where(rounded, 0.0, off)
     worst = int(np.argmax(off))
     if off[worst] > line_tol:
         return Problem(
