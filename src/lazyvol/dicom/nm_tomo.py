@@ -59,6 +59,14 @@ def _tags(values: list[Any] | None) -> list[int]:
     return [(g << 16) | e for g, e in zip(v[::2], v[1::2], strict=False)]
 
 
+def _whole(value: Any) -> int:
+    """``value`` (a binary number, or text) as a whole number; ValueError when it is none."""
+    n = number(value)
+    if not n.is_integer():
+        raise ValueError(f"not a whole number: {value!r}")
+    return int(n)
+
+
 def _geometry(raw: dict[int, Any]) -> tuple[np.ndarray, list[float]] | str:
     """(first slice's position, orientation) from the one detector item, or what is wrong."""
     elem = raw.get(DETECTOR_SEQUENCE)
@@ -127,7 +135,12 @@ def _slices(rec: FrameRecord, r: ValueReader) -> tuple[list[int], float] | str:
             "one value for all frames), not gated, dynamic or per-detector frames"
             f"{UNSUPPORTED_LAYOUT}"
         )
-    slices = [int(x) for x in r.values("SliceVector") or ()]
+    try:  # (binary US; text written so is judged as DICOM's IS: '0_2' is no number)
+        slices = [_whole(x) for x in r.values("SliceVector") or ()]
+    except ValueError:
+        return (
+            f"SliceVector (0054,0080) = {r.values('SliceVector')!r} is not a list of whole numbers"
+        )
     if len(slices) != n or not all(1 <= s <= n for s in slices):
         return f"SliceVector (0054,0080) = {slices[:8]}... is not one slice number (1 to {n}) per frame"
     twice = sorted({s for s in slices if slices.count(s) > 1})
