@@ -120,3 +120,12 @@ def test_a_count_no_integer_is_refused_naming_it(tmp_path):
         lv.LazyvolError, match=r"NumberOfImagesInMosaic \(CSA \(0029,1010\)\) = '4.5'"
     ):
         lv.open(truth.files[0].rsplit("/", 1)[0], use_index=False)
+
+
+@pytest.mark.parametrize("z", ["1_0", "x"])
+def test_a_slice_normal_no_numbers_is_named_as_written(tmp_path, z):
+    """A SliceNormalVector whose items are no numbers was refused as "missing from the CSA image
+    header": the refusal shows what is written there."""
+    truth = _series(tmp_path, {**_tags(), "SliceNormalVector": ("FD", ["0.0", "0.0", z])})
+    with pytest.raises(lv.LazyvolError, match=rf"SliceNormalVector is \['0.0', '0.0', '{z}'\]"):
+        lv.open(truth.files[0].rsplit("/", 1)[0], use_index=False)

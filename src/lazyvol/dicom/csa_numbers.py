@@ -19,7 +19,7 @@ from typing import Any
 
 from .records import number
 
-__all__ = ["NotANumber", "checked", "checked_text", "read"]
+__all__ = ["NotANumber", "checked", "checked_text", "read", "stated"]
 
 #: The CSA value representations nibabel converts to numbers, and those it converts to int.
 _NUMERIC = frozenset({"FL", "FD", "DS", "IS", "US", "SL", "SS", "UL"})
@@ -174,3 +174,8 @@ def checked(parsed: dict[str, Any], b: bytes) -> dict[str, Any]:
                 for m, v in zip(marked, tag["items"], strict=True)
             ]
     return parsed
+
+
+def stated(items: list[Any] | None) -> str:
+    """How a message names a CSA vector's ``items``: "missing from", or "[...] (not 3 numbers) in"."""
+    return "missing from" if items is None else f"{[str(x) for x in items]} (not 3 numbers) in"

@@ -26,7 +26,7 @@ import numpy as np
 
 from .charset import before_nul, decode_text
 from .checks import declared_spacing, placing_spacing_problem, same_orientation
-from .csa_numbers import checked_text
+from .csa_numbers import checked_text, stated
 from .csa_numbers import read as read_csa
 from .records import FrameRecord, number
 from .siemens_protocol import (
@@ -389,8 +389,8 @@ def _mosaic_layout(
     if normal_csa is None or len(normal_csa) != 3:
         return fail(
             rec,
-            "SliceNormalVector is missing from the CSA image header (0029,1010): slice "
-            "order (F>>H or H>>F) unknown",
+            f"SliceNormalVector is {stated(csa_items(csa, 'SliceNormalVector'))} the CSA image "
+            "header (0029,1010): slice order (F>>H or H>>F) unknown",
             tile,
         )
     return grid, tile, normal_csa
