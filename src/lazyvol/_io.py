@@ -40,6 +40,7 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import numpy as np
 
+from ._http_index import index_links
 from ._http_range import Want, ignores_range, read_many, read_whole
 from ._io_local import OPEN_FLAGS, check_range, pread_full, pread_into, short_read
 from ._io_remote import (
@@ -330,14 +331,15 @@ def _http_find(
 def _http_page(
     fs: Any, loc: Location, url: str, skipped: list[tuple[str, str]] | None, *, sub: bool
 ) -> list[dict[str, Any]] | None:
-    """The links of the index page of folder ``url`` (``fs.ls``, tried again on 429/500/502/503/504).
+    """The links of the index page of folder ``url`` (fsspec's ``ls``, the page read bounded and
+    tried again on 429/500/502/503/504: :func:`~lazyvol._http_index.index_links`).
 
     A subfolder (``sub``) the server does not list -- 404 (a dangling link, a folder removed
     since the page was made) or 401/403 (no index page allowed there) -- gives None, appended to
     ``skipped`` with the reason when given. Other failures, and every failure of the folder
     asked for, are raised."""
     try:
-        entries: list[dict[str, Any]] = retried(loc, lambda: fs.ls(url, detail=True))
+        entries = index_links(fs, loc, url)
         entries = [{**e, "name": page_link(str(e["name"]), url)} for e in entries]
     except Exception as exc:
         if not sub:
