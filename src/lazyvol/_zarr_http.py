@@ -49,10 +49,13 @@ from ._range_refusal import range_refused, stated
 from ._remote_errors import _status, html_page, html_refusal, remote_deadline, translate
 from ._retry import ATTEMPTS, hung_up, wait_before_retry
 from ._s3_range import is_s3, s3_get, s3_suffix
-from .errors import FormatError, LazyvolError, RemoteReadError
+from .errors import FormatError, LazyvolError, RemoteAccessError, RemoteReadError
 from .sources import SourceStamp
 
-__all__ = ["BoundedFsspecStore", "bounded_store"]
+__all__ = ["V2_METADATA", "BoundedFsspecStore", "bounded_store"]
+
+#: The metadata files of a Zarr v2 node, which zarr-python also asks for when not told the format.
+V2_METADATA = (".zarray", ".zattrs", ".zgroup", ".zmetadata")
 
 
 def bounded_store(
@@ -191,10 +194,35 @@ class S3CheckedStore(BoundedFsspecStore):
             if deadline is None:
                 return await self._get(key, prototype, byte_range)
             return await asyncio.wait_for(self._get(key, prototype, byte_range), deadline)
-        except (LazyvolError, FileNotFoundError):
+        except FileNotFoundError:
             raise
         except Exception as exc:
-            raise translate(exc, self._where(key), f"reading the Zarr store's file {key}") from None
+            err = translate(exc, self._where(key), f"reading the Zarr store's file {key}")
+            if isinstance(err, RemoteAccessError) and await self._v3_beside(key, deadline):
+                return None
+            if err is exc:
+                raise
+            raise err from None
+
+    async def _v3_beside(self, key: str, deadline: float | None) -> bool:
+        """Whether ``key``, refused (403), is a Zarr v2 metadata file beside a ``zarr.json``
+        that is there: zarr-python, not told the format, asks for ``zarr.json``, ``.zarray``
+        and ``.zattrs`` at once, and S3 answers a key that does not exist with 403 to a caller
+        not allowed to list the bucket (s3:GetObject without s3:ListBucket, as public data is
+        often shared). With a ``zarr.json`` beside it, zarr uses that whatever the v2 file
+        holds (Zarr v3 is favoured), so the refused file is taken as absent, as zarr-python told
+        ``zarr_format=3`` reads such a store; a chunk, or a v2 file without a ``zarr.json``,
+        stays refused."""
+        folder, _, name = key.rpartition("/")
+        if name not in V2_METADATA:
+            return False
+        beside = f"{folder}/zarr.json" if folder else "zarr.json"
+        try:
+            look = self.fs._info(self._url(beside))
+            found = await (look if deadline is None else asyncio.wait_for(look, deadline))
+        except Exception:
+            return False
+        return isinstance(found, dict) and found.get("type") == "file"
 
     async def _get(
         self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None

@@ -115,7 +115,7 @@ def _exists(loc: Location) -> None:
     try:
         _io.kind(loc)
     except (SourceNotFoundError, RemoteAccessError):
-        if loc.protocol not in ("http", "https"):
+        if not loc.is_remote:
             raise
         from ._zarr_folder import ZARR_METADATA
 

@@ -1,0 +1,112 @@
+"""A Zarr store on a bucket whose policy grants reading objects but not listing the bucket
+(s3:GetObject without s3:ListBucket, as public data is often shared): zarr-python reads it (it
+GETs ``zarr.json`` and the chunks, never a listing). lazyvol reads it the same, without listing,
+when the store's metadata object is there; a store that is not there is still refused, its
+message saying the listing was denied."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from remote_servers import S3, QuietProxy, free_port, pass_on, relay, serving
+
+import lazyvol as lv
+from lazyvol import _io
+from lazyvol.errors import RemoteAccessError
+from lazyvol.testing import ome_zarr_attributes
+
+zarr = pytest.importorskip("zarr")
+
+_DENIED = (
+    b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
+    b"<Message>Access Denied</Message></Error>"
+)
+
+
+def _no_list_proxy(upstream: int, listings: list[str]) -> type[BaseHTTPRequestHandler]:
+    """A proxy to the S3 server answering 403 AccessDenied to every listing and where the
+    server answers 404 (S3's answer for a missing key to a caller not allowed to list)."""
+
+    class Proxy(QuietProxy):
+        def _forward(self) -> None:
+            listing = self.command == "GET" and ("list-type" in self.path or "prefix=" in self.path)
+            if listing:
+                listings.append(self.path)
+            status, headers, data = relay(self, upstream)
+            if status == 404 or listing:
+                self.send_response(403)
+                self.send_header("Content-Type", "application/xml")
+                body = _DENIED if self.command != "HEAD" else b""
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            pass_on(self, status, headers, data)
+
+        do_GET = do_HEAD = do_PUT = do_POST = _forward
+
+    return Proxy
+
+
+@pytest.fixture
+def no_list(s3_server: S3) -> Iterator[tuple[dict[str, Any], list[str]]]:
+    port = free_port()
+    upstream = int(s3_server.endpoint.rsplit(":", 1)[1])
+    opts = s3_server.options()
+    opts["client_kwargs"] = {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "us-east-1"}
+    listings: list[str] = []
+    with serving(_no_list_proxy(upstream, listings), port):
+        yield opts, listings
+    _io.clear_filesystems()
+
+
+def _put_store(tmp_path: Path, s3: S3, bucket: str, prefix: str, *, lazyvol_store: bool) -> Any:
+    truth = np.random.default_rng(3).integers(-900, 900, (6, 7, 5)).astype("int16")
+    root = tmp_path / "store.zarr"
+    if lazyvol_store:
+        src = tmp_path / "src.nii"
+        import nibabel as nib
+
+        nib.save(nib.Nifti1Image(truth, np.diag([2.0, 3.0, 4.0, 1.0])), src)
+        lv.open(src).to_zarr(root)
+        expected = truth
+    else:
+        group = zarr.open_group(root, mode="w", zarr_format=3)
+        arr = group.create_array("0", shape=truth.shape, dtype="int16", chunks=(3, 7, 5))
+        arr[:] = truth
+        group.attrs.update(ome_zarr_attributes(scale=[1.0] * 3))
+        expected = truth.transpose(2, 1, 0)
+    for file in root.rglob("*"):
+        if file.is_file():
+            key = f"{prefix}/{file.relative_to(root)}"
+            s3.client.put_object(Bucket=bucket, Key=key, Body=file.read_bytes())
+    return expected
+
+
+@pytest.mark.parametrize("lazyvol_store", [False, True], ids=["foreign", "lazyvol"])
+def test_zarr_store_without_list_permission_reads_as_zarr_python(
+    tmp_path, s3_server: S3, s3_bucket, no_list, lazyvol_store
+):
+    opts, listings = no_list
+    expected = _put_store(
+        tmp_path, s3_server, s3_bucket, "a/store.zarr", lazyvol_store=lazyvol_store
+    )
+    url = f"s3://{s3_bucket}/a/store.zarr"
+    # the reference: zarr-python through the same proxy
+    store = zarr.storage.FsspecStore.from_url(url, storage_options=opts, read_only=True)
+    ref = zarr.open_group(store, mode="r", zarr_format=3)["0"][:]  # (v3: zarr.json only)
+    vol = lv.open(url, storage_options=opts)
+    np.testing.assert_array_equal(vol.compute(), expected)
+    assert ref.shape[::-1] == vol.shape
+    assert listings == []  # (nothing listed, as zarr-python)
+
+
+def test_missing_store_without_list_permission_is_still_refused(s3_bucket, no_list):
+    opts, _listings = no_list
+    with pytest.raises(RemoteAccessError, match="access denied"):
+        lv.open(f"s3://{s3_bucket}/nothing.zarr", storage_options=opts)
