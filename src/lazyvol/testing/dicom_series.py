@@ -97,9 +97,7 @@ def write_dicom_series(
     from pydicom.uid import generate_uid
 
     folder = os.fspath(folder)
-    shape = _check_shape(shape)
-    _check_choice("syntax", syntax, tuple(_SYNTAXES))
-    nk = int(shape[2])
+    nk = _check_shape(shape)[2]
     stored, bits, slopes, inters = _values(shape, dtype, bits_stored, slope, intercept, seed)
     row, col = orientation_cosines(orientation)
     pos, affine = _series_geometry(row, col, spacing, origin, nk, tilt_deg, positions)
@@ -172,6 +170,7 @@ def _common(
     type, file prefix, modality)."""
     from pydicom.uid import generate_uid
 
+    _check_choice("syntax", syntax, tuple(_SYNTAXES))
     if compress and syntax == "big":  # (was written with its values byte-swapped)
         raise ValueError(
             "compress= and syntax='big' do not go together: compressed transfer syntaxes are "
