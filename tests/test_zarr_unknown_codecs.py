@@ -75,3 +75,22 @@ def test_a_codec_not_installed_is_refused_at_open_naming_codec_and_package(
     assert f"codec {codec}" in text
     assert "array '0'" in text and "s.zarr" in text
     assert hint in text
+
+
+def test_a_read_task_without_the_codec_names_it_too(tmp_path: Path, monkeypatch: Any) -> None:
+    """A worker process lacking a codec the opening process had: the read task's error is the
+    same refusal, not 'reading the chunk data failed: UnknownCodecError'."""
+    import numcodecs.errors
+
+    import lazyvol.zarr_read as zr
+
+    store = _store(tmp_path / "s.zarr", 2, lambda d: None)
+    vol = lv.open(store)
+
+    class _NoCodec:
+        def __getitem__(self, key: object) -> None:
+            raise numcodecs.errors.UnknownCodecError("'zfpy'")
+
+    monkeypatch.setattr(zr, "_cached_array", lambda *a, **k: _NoCodec())
+    with pytest.raises(lv.UnsupportedError, match=r"codec 'zfpy'.*pip install zfpy"):
+        vol.compute()

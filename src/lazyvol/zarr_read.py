@@ -286,11 +286,11 @@ def read_block(plan: ZarrPlan, index: tuple[slice, ...]) -> np.ndarray:
             if _remote_replaced(plan):
                 raise _replaced(where) from exc
             raise _crc_failure(plan, disk_index, where, exc) from exc
-        if plan.root.is_remote:
-            raise plan.root.translate(exc, plan.array, "reading chunk data") from None
         refusal = codec_refusal(f"{plan.store} (array {plan.array!r})", exc)
         if refusal is not None:  # (a worker without the codec the opening process had)
             raise refusal from exc
+        if plan.root.is_remote:
+            raise plan.root.translate(exc, plan.array, "reading chunk data") from None
         key = _failing_chunk(plan, disk_index)
         what = f" (chunk file {plan.root.where(plan.array + '/' + key)})" if key else ""
         raise FormatError(
