@@ -94,3 +94,50 @@ def test_a_read_task_without_the_codec_names_it_too(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(zr, "_cached_array", lambda *a, **k: _NoCodec())
     with pytest.raises(lv.UnsupportedError, match=r"codec 'zfpy'.*pip install zfpy"):
         vol.compute()
+
+
+def _missing_imagecodecs_codec() -> str:
+    """The name of an imagecodecs codec registered with numcodecs whose library this imagecodecs
+    build lacks (skip when none)."""
+    imagecodecs = pytest.importorskip("imagecodecs")
+    pytest.importorskip("imagecodecs.numcodecs")
+    import numcodecs
+
+    for name in sorted(dir(imagecodecs)):
+        if not name.isupper() or getattr(getattr(imagecodecs, name), "available", True):
+            continue
+        try:
+            numcodecs.get_codec({"id": f"imagecodecs_{name.lower()}"})
+        except numcodecs.errors.UnknownCodecError:
+            continue  # (no numcodecs codec of that name)
+        except ValueError:
+            return name  # (registered, its library not built: the case)
+    pytest.skip("this imagecodecs build has every codec it registers")
+
+
+def test_an_imagecodecs_codec_its_build_lacks_is_named(tmp_path: Path) -> None:
+    """imagecodecs installed without one of its codecs (HEIF, JPEG XS, ... as builds leave
+    out): zarr-python's 'ValueError: imagecodecs.HEIF not available' was a FormatError 'zarr
+    cannot open the array'; now the refusal names the codec and the build."""
+    name = _missing_imagecodecs_codec()
+    edit = lambda d: d.update(compressor={"id": f"imagecodecs_{name.lower()}"})  # noqa: E731
+    store = _store(tmp_path / "s.zarr", 2, edit)
+    with pytest.raises(lv.UnsupportedError, match=rf"imagecodecs' {name} codec.*built without"):
+        lv.open(store)
+
+
+def test_an_imagecodecs_name_the_installed_version_lacks_says_upgrade(tmp_path: Path) -> None:
+    """imagecodecs and imagecodecs-numcodecs installed, a codec name they do not register (a
+    newer imagecodecs' codec): the hint said to install what is installed; now it says so and
+    to upgrade."""
+    from importlib import metadata
+
+    try:
+        metadata.version("imagecodecs-numcodecs")
+    except metadata.PackageNotFoundError:
+        pytest.skip("imagecodecs-numcodecs is not installed")
+    pytest.importorskip("imagecodecs")
+    edit = lambda d: d.update(compressor={"id": "imagecodecs_no_such_codec"})  # noqa: E731
+    store = _store(tmp_path / "s.zarr", 2, edit)
+    with pytest.raises(lv.UnsupportedError, match=r"are installed and register no codec.*-U"):
+        lv.open(store)

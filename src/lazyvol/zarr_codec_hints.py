@@ -44,9 +44,15 @@ def install_hint(name: str, numcodecs_registry: bool) -> str:
     in zarr's (Zarr v3)."""
     bare = name.removeprefix("numcodecs.")
     if bare.startswith("imagecodecs_"):
-        if numcodecs_registry:
-            return "install imagecodecs and imagecodecs-numcodecs (its numcodecs entry points)"
-        return "install imagecodecs and imagecodecs-zarr (its Zarr v3 codec entry points)"
+        points = "imagecodecs-numcodecs" if numcodecs_registry else "imagecodecs-zarr"
+        what = "numcodecs entry points" if numcodecs_registry else "Zarr v3 codec entry points"
+        have = [f"{d} {v}" for d in ("imagecodecs", points) if (v := _version(d)) is not None]
+        if len(have) == 2:  # (installed: this version registers no such codec)
+            return (
+                f"{' and '.join(have)} are installed and register no codec of that name (a "
+                f"newer imagecodecs may have it); upgrade both: pip install -U imagecodecs {points}"
+            )
+        return f"install imagecodecs and {points} (its {what})"
     if bare in _PROVIDERS:
         return f"install {_PROVIDERS[bare]}"
     registry = "numcodecs' registry" if numcodecs_registry else "zarr's codec registry"
@@ -56,10 +62,31 @@ def install_hint(name: str, numcodecs_registry: bool) -> str:
     )
 
 
+def _version(dist: str) -> str | None:
+    """The installed version of the distribution ``dist``, None when it is not installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+#: imagecodecs' error for a codec its build left out ("imagecodecs.HEIF not available").
+_NOT_BUILT = re.compile(r"imagecodecs\.(\w+) not available")
+
+
 def codec_refusal(label: str, exc: BaseException) -> UnsupportedError | None:
     """The refusal of array ``label`` (store and array) for ``exc``, or None when ``exc`` is not
     a codec zarr-python lacks."""
     name = unknown_codec_name(exc)
+    built = _NOT_BUILT.search(str(exc)) if isinstance(exc, ValueError) else None
+    if built is not None:
+        return UnsupportedError(
+            f"{label}: its chunks are encoded with imagecodecs' {built.group(1)} codec, which the "
+            f"installed imagecodecs {_version('imagecodecs')} was built without ({exc}); install "
+            f"an imagecodecs build that has it (imagecodecs.{built.group(1)}.available is True)"
+        )
     if name is None:
         return None
     numcodecs_registry = type(exc).__module__.startswith("numcodecs")
