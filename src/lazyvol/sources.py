@@ -255,13 +255,13 @@ _SAMPLE_FLAGS = (
 def content_sample(path: str, size: int, head: int = 0) -> bytes:
     """A few bytes of the local file ``path`` (``size`` bytes) that tell it from another file of
     the same path, size, times and inode (rewritten in place within the file system's timestamp
-    granularity, a cache directory copied from elsewhere): its first ``head`` bytes, the
-    :data:`SPOT_BYTES` at a quarter, a half and three quarters (in a compressed stream an edit
-    shifts every byte after it) and its last 8 (a gzip stream's trailer: the CRC-32 of its
+    granularity, a cache directory copied from elsewhere): its first ``head`` bytes, the 32
+    bytes (``SPOT_BYTES``) at a quarter, a half and three quarters (in a compressed stream an
+    edit shifts every byte after it) and its last 8 (a gzip stream's trailer: the CRC-32 of its
     content); one open and a few ``pread`` calls. ``b""`` when the file cannot be read (the
     source's own reads then fail, typed). A sample, not a hash: an edit of a few bytes outside
-    the places sampled is not seen. Part of a gzip seek index's name
-    (:mod:`lazyvol.gzcheck`) and of a Zarr cache entry's key (:mod:`lazyvol.cache_keys`)."""
+    the places sampled is not seen. Part of a gzip seek index's name (``gzaccess``) and of a
+    Zarr cache entry's key (``cache_keys``)."""
     at = [*((0,) if head else ()), *(size * q // 4 for q in (1, 2, 3)), max(0, size - 8)]
     lengths = [*((head,) if head else ()), SPOT_BYTES, SPOT_BYTES, SPOT_BYTES, 8]
     try:
