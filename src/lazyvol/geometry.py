@@ -17,6 +17,7 @@ from .errors import GridMismatchError
 
 __all__ = [
     "axis_map",
+    "axis_reorder",
     "LPS_TO_RAS",
     "affine_problem",
     "canonical_index",
@@ -263,6 +264,49 @@ def same_grid(
         shape, affine, other_shape, other_affine, broadcast_3d=broadcast_3d, tol=tol
     )
     return diff is None
+
+
+def axis_reorder(
+    shape: Sequence[int],
+    affine: ArrayLike | None,
+    other_shape: Sequence[int],
+    other_affine: ArrayLike | None,
+) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+    """How to lay a grid ``other`` out as the grid ``shape``/``affine`` when the two hold the same
+    voxel centres in another axis order or direction: ``(axes, flipped)`` such that
+    ``np.flip(other_array.transpose(axes), flipped)`` is on the first grid (its extra axes past
+    the third kept in place), as :func:`grid_difference` judges it; None when no such reordering
+    exists (another grid, a resampling needed) or nothing is to be done.
+
+    A mask converted by another tool (dcm2niix flips the row axis of a DICOM series, FSL and ANTs
+    reorient to their own conventions) is the same voxels in another order: taking its values
+    through this reordering is exact (no interpolation), where a resampling would interpolate."""
+    if affine is None or other_affine is None or len(shape) < 3 or len(other_shape) < 3:
+        return None
+    ref = np.asarray(affine, dtype=np.float64)
+    other = np.asarray(other_affine, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        try:
+            t = np.linalg.solve(other, ref)[:3, :3]  # ref voxel axes in other's voxel axes
+        except np.linalg.LinAlgError:
+            return None
+    if not np.all(np.isfinite(t)):
+        return None
+    axes = tuple(int(np.argmax(np.abs(t[:, i]))) for i in range(3))
+    if sorted(axes) != [0, 1, 2]:
+        return None
+    flipped = tuple(i for i in range(3) if t[axes[i], i] < 0)
+    if axes == (0, 1, 2) and not flipped:
+        return None
+    moved = [int(other_shape[a]) for a in axes] + [int(n) for n in other_shape[3:]]
+    index = np.eye(4)  # new voxel index -> other's voxel index
+    index[:, :3] = 0.0
+    for i, a in enumerate(axes):
+        sign = -1.0 if i in flipped else 1.0
+        index[a, i] = sign
+        index[a, 3] = moved[i] - 1 if sign < 0 else 0.0
+    diff = grid_difference(shape, ref, moved, other @ index, broadcast_3d=True)
+    return (axes + tuple(range(3, len(other_shape))), flipped) if diff is None else None
 
 
 def _format_affine(

@@ -13,7 +13,7 @@ import numpy.typing as npt
 
 from .._warn import warn as _warn_user
 from ..errors import DataTypeError, OptionError
-from ..geometry import check_same_grid
+from ..geometry import axis_reorder, check_same_grid
 from ..volume import Volume, xarray_dask
 from .finalise import finalise
 from .merge import global_range
@@ -248,7 +248,14 @@ def _mask_on_grid(
     # volume of a series, as a 3D one (it was refused as "not on the grid").
     while mdata.ndim > 3 and mdata.shape[-1] == 1 and mdata.ndim >= data.ndim:
         mdata = mdata[..., 0]
-    check_same_grid(data.shape, affine, mdata.shape, maff, source=source, mask_source=msource)
+    # The same voxels in another axis order or direction (a mask dcm2niix, FSL or ANTs wrote of
+    # this series): taken in the volume's order, exactly (no resampling).
+    reorder = axis_reorder(data.shape, affine, mdata.shape, maff)
+    if reorder is not None:
+        axes, flipped = reorder
+        mdata = da.flip(mdata.transpose(axes), flipped) if flipped else mdata.transpose(axes)
+    else:
+        check_same_grid(data.shape, affine, mdata.shape, maff, source=source, mask_source=msource)
     # A mask of fewer axes (3D on a 4D series) is not broadcast here: a block task broadcasts
     # its block (a view). Broadcast and rechunked in dask, every block of the series had a mask
     # block of its own, materialised by cheap tasks that ran ahead of the reads and were held
