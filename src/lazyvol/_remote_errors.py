@@ -100,8 +100,13 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 def _status(exc: BaseException) -> int | None:
     """The HTTP status of a failure, also when a library re-raised it as another exception
-    (fsspec's HTTP ``info`` turns every failure into ``FileNotFoundError`` from the original)."""
-    for cur in _chain(exc):
+    (fsspec's HTTP ``info`` turns every failure into ``FileNotFoundError`` from the original).
+    None for an answer the client could not parse (aiohttp gives its own parse errors the
+    status 400, which no server sent: :func:`_misframed`)."""
+    chain = _chain(exc)
+    if _misframed(chain):
+        return None
+    for cur in chain:
         found = _own_status(cur)
         if found is not None:
             return found
@@ -122,6 +127,60 @@ def _own_status(exc: BaseException) -> int | None:
         if isinstance(value, int):
             return value
     return None
+
+
+#: aiohttp's errors of an answer whose framing is wrong (``aiohttp.http_exceptions``): fewer body
+#: bytes than its Content-Length before the connection closed (``ContentLengthError``), a chunked
+#: body cut (``TransferEncodingError``), bytes where an answer's status line should be
+#: (``BadStatusLine``: the body went on past the Content-Length the answer stated).
+_MISFRAMED = ("ContentLengthError", "TransferEncodingError", "BadStatusLine")
+
+
+def _misframed(chain: list[BaseException]) -> BaseException | None:
+    """The first of ``chain`` that is one of aiohttp's :data:`_MISFRAMED` errors, if any."""
+    for e in chain:
+        if type(e).__module__.startswith("aiohttp") and any(
+            c.__name__ in _MISFRAMED for c in type(e).__mro__
+        ):
+            return e
+    return None
+
+
+def _misframed_message(loc: Location, what: str, err: BaseException) -> str:
+    """What a mis-framed answer (:func:`_misframed`) to ``what`` was, for its error: the bytes
+    its Content-Length stated and those that came, and the retry policy."""
+    name = next(c.__name__ for c in type(err).__mro__ if c.__name__ in _MISFRAMED)
+    if name == "ContentLengthError":
+        m = re.search(r"received (\d+) of (\d+) bytes", str(err))
+        got = f"after {m.group(1)} of the {m.group(2)} bytes" if m else "before all the bytes"
+        why = (
+            f"the server closed the connection {got} its Content-Length stated (a connection "
+            "dropped mid-transfer, or a Content-Length longer than the body)"
+        )
+    elif name == "TransferEncodingError":
+        why = (
+            "the server closed the connection before the last chunk of a body sent in chunks "
+            "(a connection dropped mid-transfer)"
+        )
+    else:  # (the object's bytes are not shown: they were read where a status line should be)
+        why = (
+            "the server sent more body bytes than its Content-Length stated (a Content-Length "
+            "shorter than the body: the bytes past it came where the next answer's status line "
+            "should be), so the body's end is unknown"
+        )
+    retry = ""
+    if loc.protocol in ("http", "https"):
+        from ._retry import ATTEMPTS
+
+        retry = (
+            f" (lazyvol asks again, {ATTEMPTS} attempts in all, when an answer is cut short or "
+            "mis-framed; every attempt failed)"
+        )
+    return (
+        f"{loc.display}: {what}: {why}; nothing was used{retry}. If it lasts, the server or a "
+        f"proxy in between frames its answers wrongly ({name}): fix it there, or copy the file "
+        "locally"
+    )
 
 
 def _timed_out(chain: list[BaseException]) -> bool:
@@ -203,6 +262,9 @@ def translate(
             "was used. Fix it on the server: serve the file without Content-Encoding (no "
             "on-the-fly compression of images)"
         )
+    misframed = _misframed(chain)
+    if misframed is not None:
+        return RemoteReadError(_misframed_message(loc, what, misframed))
     if any(type(e).__name__ == "TooManyRedirects" for e in chain):  # aiohttp's and requests'
         return RemoteReadError(
             f"{where}: {what} failed: the server redirects in a loop, or through more redirects "

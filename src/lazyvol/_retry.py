@@ -51,8 +51,12 @@ def wait_before_retry(
 #: aiohttp's errors of a connection closed before the whole answer came: before it began
 #: (``ServerDisconnectedError``), or after part of its body (``ContentLengthError``: fewer bytes
 #: than its Content-Length; ``TransferEncodingError``: a chunked body cut), as a proxy or load
-#: balancer dropping the connection mid-transfer leaves it.
-_HUNG_UP = frozenset({"ServerDisconnectedError", "ContentLengthError", "TransferEncodingError"})
+#: balancer dropping the connection mid-transfer leaves it; and of an answer whose body went on
+#: past its Content-Length (``BadStatusLine``: its next bytes read as an answer's status line),
+#: as a proxy miscounting a body leaves it (a new connection may reach one that does not).
+_HUNG_UP = frozenset(
+    {"ServerDisconnectedError", "ContentLengthError", "TransferEncodingError", "BadStatusLine"}
+)
 
 
 def hung_up(exc: BaseException) -> bool:
