@@ -31,9 +31,13 @@ def _dtype(doc: dict[str, Any]) -> np.dtype[Any] | None:
 
 def fill_problem(doc: dict[str, Any]) -> str | None:
     """What is wrong with the ``fill_value`` of the array metadata ``doc`` (a ``.zarray`` or an
-    array's ``zarr.json``) of a floating-point dtype: a finite number past the dtype's range;
-    None otherwise (other dtypes: zarr refuses an integer out of range itself)."""
+    array's ``zarr.json``): of a floating-point dtype, a finite number past the dtype's range; of
+    an integer dtype, a number that is no integer or one past the dtype's range (zarr-python
+    refuses these with its own words: 'Python integer 300 out of bounds for uint8'); None
+    otherwise."""
     dtype = _dtype(doc)
+    if dtype is not None and dtype.kind in "iu":
+        return _int_fill_problem(doc.get("fill_value"), dtype)
     if dtype is None or dtype.kind != "f":
         return None
     fill = doc.get("fill_value")
@@ -58,5 +62,38 @@ def fill_problem(doc: dict[str, Any]) -> str | None:
             f"its fill_value {fill!r} does not fit {dtype.name} (largest {top:g}): every chunk "
             f"never written would read as {'-' if value < 0 else ''}inf; the metadata is "
             f"corrupt; state a fill value {dtype.name} holds"
+        )
+    return None
+
+
+def _int_fill_problem(fill: Any, dtype: np.dtype[Any]) -> str | None:
+    """What is wrong with ``fill`` as the fill value of an integer ``dtype``: not integral
+    (1.5, "NaN") or out of its range; None for what zarr-python reads (an integer, an integral
+    float, a boolean, a decimal string of one, or null)."""
+    if fill is None or isinstance(fill, bool):
+        return None
+    value: Any = fill
+    if isinstance(fill, str):
+        try:
+            value = int(fill)
+        except ValueError:
+            try:
+                value = float(fill)
+            except ValueError:
+                return None  # (text zarr judges itself)
+    if isinstance(value, float):
+        if not value.is_integer():
+            return (
+                f"its fill_value {fill!r} is not an integer, which {dtype.name} values are; "
+                "the metadata is corrupt; state an integer fill value"
+            )
+        value = int(value)
+    if not isinstance(value, int):
+        return None
+    info = np.iinfo(dtype)
+    if not info.min <= value <= info.max:
+        return (
+            f"its fill_value {fill!r} does not fit {dtype.name} ({info.min}..{info.max}); the "
+            f"metadata is corrupt; state a fill value {dtype.name} holds"
         )
     return None
