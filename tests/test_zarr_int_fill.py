@@ -3,7 +3,8 @@ uint8, 2**64 for uint64) or that is no integer (1.5, "NaN"): zarr-python refuses
 own words ('Python integer 300 out of bounds for uint8', 'Invalid type: 1.5'), which lazyvol
 passed on as 'zarr cannot open the array'. Now the refusal names the metadata file, the field
 and the value, and the range. Fill values zarr-python reads (7.0, "7", true, the dtype's
-extremes) read as it reads them."""
+extremes) read as it reads them. And a complex fill_value part past its float range ([1e40, 0]
+for complex64), which zarr-python reads as inf + 0j, is refused as a float one is."""
 
 from __future__ import annotations
 
@@ -62,6 +63,30 @@ def test_integer_fill_values_zarr_reads_read_as_it_reads_them(
     tmp_path: Path, fmt: int, dtype: str, fill: object
 ) -> None:
     store = _store(tmp_path / "s.zarr", fmt, dtype, fill)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = np.asarray(zarr.open_array(str(Path(store, "0")), mode="r")[...])
+    np.testing.assert_array_equal(lv.open(store).compute(), want.T)
+
+
+@pytest.mark.parametrize("fmt", [2, 3])
+@pytest.mark.parametrize("fill", [[1e40, 0.0], [0.0, -1e39]])
+def test_a_complex_fill_value_a_part_of_which_the_dtype_cannot_hold_is_refused(
+    tmp_path: Path, fmt: int, fill: object
+) -> None:
+    """complex64 with a fill_value part past float32's range: zarr-python reads every chunk
+    never written as inf + 0j (a value no writer stored), as lazyvol did; now refused."""
+    store = _store(tmp_path / "s.zarr", fmt, "complex64", fill)
+    with pytest.raises(lv.FormatError, match=r"fill_value .* does not fit float32"):
+        lv.open(store)
+
+
+@pytest.mark.parametrize("fmt", [2, 3])
+@pytest.mark.parametrize("fill", [[1.0, 2.0], ["NaN", "Infinity"], [3.4e38, -3.4e38]])
+def test_complex_fill_values_zarr_reads_read_as_it_reads_them(
+    tmp_path: Path, fmt: int, fill: object
+) -> None:
+    store = _store(tmp_path / "s.zarr", fmt, "complex64", fill)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         want = np.asarray(zarr.open_array(str(Path(store, "0")), mode="r")[...])

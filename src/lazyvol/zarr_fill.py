@@ -1,4 +1,5 @@
-"""A foreign Zarr array's ``fill_value`` that its floating-point dtype cannot hold.
+"""A foreign Zarr array's ``fill_value`` that its dtype cannot hold (floating-point, complex or
+integer).
 
 The fill value is what every chunk never written reads as. zarr-python casts a ``fill_value``
 of ``1e40`` for a ``float32`` array (``float32``'s largest is about ``3.4e38``) to ``inf``, with
@@ -31,16 +32,32 @@ def _dtype(doc: dict[str, Any]) -> np.dtype[Any] | None:
 
 def fill_problem(doc: dict[str, Any]) -> str | None:
     """What is wrong with the ``fill_value`` of the array metadata ``doc`` (a ``.zarray`` or an
-    array's ``zarr.json``): of a floating-point dtype, a finite number past the dtype's range; of
+    array's ``zarr.json``): of a floating-point dtype, a finite number past the dtype's range (of
+    a complex dtype, such a real or imaginary part: zarr-python reads [1e40, 0] for complex64 as
+    inf + 0j); of
     an integer dtype, a number that is no integer or one past the dtype's range (zarr-python
     refuses these with its own words: 'Python integer 300 out of bounds for uint8'); None
     otherwise."""
     dtype = _dtype(doc)
     if dtype is not None and dtype.kind in "iu":
         return _int_fill_problem(doc.get("fill_value"), dtype)
+    fill = doc.get("fill_value")
+    if dtype is not None and dtype.kind == "c" and isinstance(fill, list) and len(fill) == 2:
+        part = np.dtype(f"{dtype.byteorder}f{dtype.itemsize // 2}")  # (the real, imaginary parts')
+        for value in fill:
+            if (problem := _float_fill_problem(value, part)) is not None:
+                return problem.replace(
+                    f"fill_value {value!r}", f"fill_value {fill!r} (a part of it, {value!r})", 1
+                ).replace(f"fill value {part.name} holds", f"fill value {dtype.name} holds")
+        return None
     if dtype is None or dtype.kind != "f":
         return None
-    fill = doc.get("fill_value")
+    return _float_fill_problem(fill, dtype)
+
+
+def _float_fill_problem(fill: Any, dtype: np.dtype[Any]) -> str | None:
+    """What is wrong with ``fill`` as the fill value of the floating-point ``dtype``: a finite
+    number past its range (zarr-python casts it to inf); None otherwise."""
     if isinstance(fill, bool) or fill is None:
         return None
     if isinstance(fill, str):
