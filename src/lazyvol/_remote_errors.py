@@ -25,6 +25,7 @@ from .errors import (
 from .sources import SourceStamp
 
 __all__ = [
+    "gzip_metadata",
     "html_page",
     "html_refusal",
     "no_filesystem",
@@ -41,6 +42,22 @@ def html_page(data: bytes) -> bool:
     gzip or JSON file starts so (a header's size, a tag group, a magic number, ``{``)."""
     head = data[:256].removeprefix(b"\xef\xbb\xbf").lstrip(b" \t\r\n")
     return head[:1] == b"<" and (head[1:2].isalpha() or head[1:2] in (b"!", b"?"))
+
+
+def gzip_metadata(display: str, data: bytes) -> str | None:
+    """The message of a metadata file (JSON, which never starts so) whose bytes are gzip's
+    (``1f 8b``): stored compressed with ``Content-Encoding: gzip`` (``aws s3 cp
+    --content-encoding gzip``), which S3 clients do not decode (botocore, s3fs, zarr-python: the
+    stored bytes); None when ``data`` is not gzip's."""
+    if data[:2] != b"\x1f\x8b":
+        return None
+    return (
+        f"{display}: the Zarr metadata file holds gzip-compressed bytes, not JSON (stored "
+        "compressed, with Content-Encoding: gzip?): S3 clients (botocore, s3fs, zarr-python) "
+        "return an object's stored bytes without decoding them. Store the metadata files "
+        "uncompressed (aws s3 cp without --content-encoding gzip), or read the store over "
+        "HTTP(S), whose clients decode a Content-Encoding"
+    )
 
 
 def html_refusal(display: str, why: object) -> str:

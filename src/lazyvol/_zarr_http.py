@@ -46,7 +46,14 @@ from ._http_range import (
 from ._io_remote import _etag, _mtime_ns, _retry_after
 from ._location import Location, display_url
 from ._range_refusal import range_refused, stated
-from ._remote_errors import _status, html_page, html_refusal, remote_deadline, translate
+from ._remote_errors import (
+    _status,
+    gzip_metadata,
+    html_page,
+    html_refusal,
+    remote_deadline,
+    translate,
+)
 from ._retry import ATTEMPTS, hung_up, wait_before_retry
 from ._s3_range import is_s3, s3_get, s3_suffix
 from .errors import FormatError, LazyvolError, RemoteAccessError, RemoteReadError
@@ -253,6 +260,9 @@ class S3CheckedStore(BoundedFsspecStore):
         if byte_range is None:
             if len(data) > limit:
                 raise too_large(where, None, limit, f"the Zarr store's file {key}", self.fix)
+            coded = gzip_metadata(where.display, data) if not self._chunk(key) else None
+            if coded is not None:  # (zarr-python: a bare UnicodeDecodeError)
+                raise FormatError(coded)
             self._saw(key, data)
         return prototype.buffer.from_bytes(data)
 

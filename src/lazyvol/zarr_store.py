@@ -22,7 +22,7 @@ from typing import Any
 
 from . import _io, _json
 from ._io import Location
-from ._remote_errors import html_page, html_refusal
+from ._remote_errors import gzip_metadata, html_page, html_refusal
 from ._special_files import unreadable_chunk
 from ._zarr_folder import files_under
 from .errors import FormatError, IntegrityError, LazyvolError, SourceNotFoundError
@@ -134,8 +134,12 @@ class StoreRoot:
             data = _io.read_whole(loc, read_limit(key), **_limit(key))
         except (FileNotFoundError, SourceNotFoundError):
             raise FileNotFoundError(loc.display) from None
-        if key.rsplit("/", 1)[-1] in _METADATA_NAMES and html_page(data):  # (JSON never is)
+        is_meta = key.rsplit("/", 1)[-1] in _METADATA_NAMES
+        if is_meta and html_page(data):  # (JSON never is)
             raise PageNotFile(html_refusal(loc.display, "its Zarr metadata is not JSON"))
+        coded = gzip_metadata(loc.display, data) if key.endswith(".json") or is_meta else None
+        if coded is not None:
+            raise FormatError(coded)
         return data
 
     def exists(self, key: str) -> bool:
