@@ -245,6 +245,26 @@ def _with_bound(codec: Any, checked: Any, chunk_bytes: int | None) -> Any:
     return out
 
 
+def _filter_configs(codecs: Any) -> list[Any]:
+    """The numcodecs configurations (``id`` included) of a Zarr v3 array's array-to-array
+    codecs, for :func:`filtered_size`; None in place of one that is no numcodecs codec (then no
+    size is known). ``transpose`` keeps the bytes and is left out."""
+    from zarr.abc.codec import ArrayArrayCodec
+    from zarr.codecs import TransposeCodec
+
+    out: list[Any] = []
+    for c in codecs:
+        if not isinstance(c, ArrayArrayCodec) or isinstance(c, TransposeCodec):
+            continue
+        name, config = getattr(c, "codec_name", None), getattr(c, "codec_config", None)
+        numcodecs = isinstance(name, str) and name.startswith("numcodecs.")
+        if not numcodecs or not isinstance(config, dict):
+            out.append(None)
+            continue
+        out.append({**config, "id": str(name).removeprefix("numcodecs.")})
+    return out
+
+
 def _v3_codecs(codecs: Any, chunk_shape: tuple[int, ...], itemsize: int) -> tuple[Any, ...]:
     import dataclasses
 
@@ -258,7 +278,9 @@ def _v3_codecs(codecs: Any, chunk_shape: tuple[int, ...], itemsize: int) -> tupl
     # (a serializer other than 'bytes' -- numcodecs.pcodec or .zfpy, a shard -- stores its own
     # encoding, of a size no shape gives: the frames after it are checked by their headers only)
     raw = all(isinstance(c, BytesCodec) for c in codecs if isinstance(c, ArrayBytesCodec))
-    chunk_bytes = None if retyped or not raw else math.prod(chunk_shape) * itemsize
+    chunk_bytes = None if not raw else math.prod(chunk_shape) * itemsize
+    if retyped and chunk_bytes is not None:  # (numcodecs filters: the size their rules give)
+        chunk_bytes = filtered_size(_filter_configs(codecs), chunk_bytes)
     out = []
     for c in codecs:
         kind = next((k for k, n in _V3.items() if type(c) is getattr(zarr.codecs, n)), None)
