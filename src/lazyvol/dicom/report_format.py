@@ -373,4 +373,9 @@ __all__ = ["REPORT_FORMAT"]
 #: check; the incomplete-volume refusal again) (h213).
 #: 241: a GE fMRI / multiphase series (IOPT) not stating its delay after slice group keeps its
 #: SliceTiming, as dcm2niix (236 had left it out) (h213).
-REPORT_FORMAT = 241
+#: 242: order warnings also name AcquisitionTime; irregular-spacing refusals name more steps'
+#: files; a split reason names a value's single file; coarse positions are compared with the line
+#: per coordinate; sidecar numbers with a digit separator are left out (h219); every local
+#: compressed frame's head is checked at open and the widest precision chooses the dtype; .98
+#: duplicate copies are compared through lazyvol's reader (h218).
+REPORT_FORMAT = 242

@@ -256,4 +256,11 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: which pydicom's float reads as 10) are malformed, as top-level ones are since 155.
 #: 161: the same for the positions of an NM reconstruction's DetectorInformationSequence and of a
 #: UIH GRID's MR VFrame Sequence items (the file is refused naming them).
-INDEX_VERSION = 161
+#: 162: numbers of Siemens CSA items, GE protocol and private values, Siemens private IS elements,
+#: the UIH GRID count, the NM SliceVector and sidecar values are judged by records.number ('1_0'
+#: is no number); a CSA header with one item Python cannot convert is read item by item; an empty
+#: GE DELACQ states no delay; a private b-value that is no number beside a direction is malformed
+#: (h219). A Deflated file cut past its pixels, pixels only in a private (7FE1,xx10) element and
+#: Pixel Data only inside a sequence item get skips of their own; each compressed frame's
+#: codestream precision is recorded (h218).
+INDEX_VERSION = 162
