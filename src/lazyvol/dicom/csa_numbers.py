@@ -17,8 +17,6 @@ import struct
 import warnings
 from typing import Any
 
-from .records import number
-
 __all__ = ["NotANumber", "checked", "checked_text", "read", "stated"]
 
 #: The CSA value representations nibabel converts to numbers, and those it converts to int.
@@ -57,6 +55,8 @@ def checked_text(text: str) -> str | NotANumber:
         float(text)
     except (TypeError, ValueError):
         return text
+    from .records import number  # (records is not imported by a reopen's checks: vendor's import)
+
     try:
         number(text)
     except ValueError:
@@ -109,6 +109,8 @@ def _value(vr: str, text: str) -> Any:
     :class:`NotANumber` for a numeric VR's text that is no number of it ('4.5' for IS)."""
     if vr not in _NUMERIC:
         return text
+    from .records import number
+
     try:
         value = number(text)
     except ValueError:
