@@ -295,6 +295,13 @@ def translate(
             "public data"
         )
     if status in (401, 403) or isinstance(exc, PermissionError):
+        if loc.protocol in ("http", "https"):  # ('anon' is no option of HTTP: aiohttp refuses it)
+            return RemoteAccessError(
+                f"{where}: access denied ({what}: {detail}); pass the credentials the server "
+                "asks for in storage_options: headers={'Authorization': ...} (a token), or "
+                "client_kwargs={'auth': aiohttp.BasicAuth(user, password)}; a signed URL "
+                "(?X-Amz-Signature=..., ?token=...) may have expired"
+            )
         return RemoteAccessError(
             f"{where}: access denied ({what}: {detail}); check the credentials in storage_options "
             "or the environment (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, ...) and the object's "
