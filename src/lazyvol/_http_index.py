@@ -20,9 +20,18 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ._http_range import whole
+from ._io_remote import translate
 from ._location import Location
+from ._url_check import page_link
+from .errors import RemoteAccessError, ResourceLimitError, SourceNotFoundError
 
-__all__ = ["DEFAULT_MAX_INDEX_PAGE_BYTES", "index_links", "max_index_page_bytes"]
+__all__ = [
+    "DEFAULT_MAX_INDEX_PAGE_BYTES",
+    "index_links",
+    "max_index_page_bytes",
+    "page_entries",
+    "too_many_links",
+]
 
 #: Most bytes of one index page read (an nginx or Apache listing of 100,000 files is 10-40 MB).
 DEFAULT_MAX_INDEX_PAGE_BYTES = 64 * 2**20
@@ -133,3 +142,55 @@ def _resolve(fs: Any, url: str, text: str) -> set[str]:
         elif link not in ("..", "../"):
             out.add("/".join([url.rstrip("/"), link.lstrip("/")]))
     return out
+
+
+def page_entries(
+    fs: Any, loc: Location, url: str, skipped: list[tuple[str, str]] | None, *, sub: bool
+) -> list[dict[str, Any]] | None:
+    """The links of the index page of folder ``url`` (fsspec's ``ls``, the page read bounded and
+    tried again on 429/500/502/503/504: :func:`index_links`), resolved against the page
+    (:func:`~lazyvol._url_check.page_link`).
+
+    A subfolder (``sub``) the server does not list -- 404 (a dangling link, a folder removed
+    since the page was made) or 401/403 (no index page allowed there) -- gives None, appended to
+    ``skipped`` with the reason when given. Other failures, and every failure of the folder
+    asked for, are raised."""
+    try:
+        entries = index_links(fs, loc, url)
+        entries = [{**e, "name": page_link(str(e["name"]), url)} for e in entries]
+    except Exception as exc:
+        if not sub:
+            raise
+        err = translate(exc, Location(url, loc.options), "listing the folder")
+        if isinstance(err, SourceNotFoundError):
+            why = "not served (no such folder: a dangling link?)"
+        elif isinstance(err, RemoteAccessError):
+            why = (
+                "the server refuses to list it (access denied: no index page allowed there, or "
+                "credentials that do not reach it)"
+            )
+        else:
+            raise err from None
+        if skipped is not None:
+            skipped.append(
+                (url, f"a subfolder linked from the index page, {why}: nothing in it was scanned")
+            )
+        return None
+    return entries
+
+
+def too_many_links(loc: Location, n: int) -> None:
+    """Raise :class:`~lazyvol.errors.ResourceLimitError` when the index pages under ``loc``
+    link more than :func:`lazyvol.config.max_scan_files` objects: each would be asked for its
+    size (a HEAD each, which a page of a million links made for hours before the scan's own
+    limit was checked)."""
+    from .config import max_scan_files
+
+    limit = max_scan_files()
+    if n > limit:
+        raise ResourceLimitError(
+            f"{loc.display}: its index pages link {n} files, more than the limit of {limit}; "
+            "nothing was asked of them (each would be asked for its size). Point lazyvol at "
+            "the series folder, or raise the limit with LAZYVOL_MAX_SCAN_FILES (or dask config "
+            "lazyvol.max-scan-files)"
+        )

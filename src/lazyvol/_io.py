@@ -40,7 +40,7 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import numpy as np
 
-from ._http_index import index_links
+from ._http_index import page_entries, too_many_links
 from ._http_range import Want, ignores_range, read_many, read_whole
 from ._io_local import OPEN_FLAGS, check_range, pread_full, pread_into, short_read
 from ._io_remote import (
@@ -72,7 +72,6 @@ from ._location import (
 )
 from ._s3_range import is_s3, s3_ranges
 from ._special_files import link_to_nothing
-from ._url_check import page_link
 from .errors import (
     FormatError,
     LazyvolError,
@@ -245,6 +244,7 @@ def list_objects(
         else:
             out.append((child, stamp_from_info(child, entry)))
     if unsized:
+        too_many_links(loc, len(out) + len(unsized))  # (before one HEAD each)
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=min(8, len(unsized))) as pool:
@@ -284,7 +284,7 @@ def _http_find(
     pending: list[tuple[str, int, tuple[tuple[str, ...], ...]]] = [(root, 0, ())]
     while pending:
         url, depth, above = pending.pop()
-        entries = _http_page(fs, loc, url, skipped, sub=depth > 0)
+        entries = page_entries(fs, loc, url, skipped, sub=depth > 0)
         if entries is None:
             continue  # a subfolder the server does not list
         # What the folder holds (an index page's sort links, ``?C=N;O=D``, are no entries). A
@@ -326,40 +326,6 @@ def _http_find(
                     continue
                 pending.append((name, depth + 1, (*above, names)))
     return found
-
-
-def _http_page(
-    fs: Any, loc: Location, url: str, skipped: list[tuple[str, str]] | None, *, sub: bool
-) -> list[dict[str, Any]] | None:
-    """The links of the index page of folder ``url`` (fsspec's ``ls``, the page read bounded and
-    tried again on 429/500/502/503/504: :func:`~lazyvol._http_index.index_links`).
-
-    A subfolder (``sub``) the server does not list -- 404 (a dangling link, a folder removed
-    since the page was made) or 401/403 (no index page allowed there) -- gives None, appended to
-    ``skipped`` with the reason when given. Other failures, and every failure of the folder
-    asked for, are raised."""
-    try:
-        entries = index_links(fs, loc, url)
-        entries = [{**e, "name": page_link(str(e["name"]), url)} for e in entries]
-    except Exception as exc:
-        if not sub:
-            raise
-        err = translate(exc, Location(url, loc.options), "listing the folder")
-        if isinstance(err, SourceNotFoundError):
-            why = "not served (no such folder: a dangling link?)"
-        elif isinstance(err, RemoteAccessError):
-            why = (
-                "the server refuses to list it (access denied: no index page allowed there, or "
-                "credentials that do not reach it)"
-            )
-        else:
-            raise err from None
-        if skipped is not None:
-            skipped.append(
-                (url, f"a subfolder linked from the index page, {why}: nothing in it was scanned")
-            )
-        return None
-    return entries
 
 
 def _in_folder(link: str, root: str, *, anywhere: bool = False) -> bool:

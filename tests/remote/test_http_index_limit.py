@@ -103,3 +103,19 @@ def test_index_page_limit_setting_is_checked(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("LAZYVOL_MAX_INDEX_PAGE_BYTES", "nonsense")
     with pytest.raises(OptionError, match="LAZYVOL_MAX_INDEX_PAGE_BYTES"):
         max_index_page_bytes()
+
+
+def test_index_pages_linking_more_files_than_the_scan_limit_ask_nothing_of_them(
+    hostile_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each file an index page links is stamped with a HEAD: 50 links over a limit of 10 were
+    50 HEADs before the scan's limit was checked (a page of a million links: hours). Now none."""
+    hostile_server.index_pages = True
+    for i in range(50):
+        hostile_server.put(f"d/f{i:03d}.dcm", b"x" * 200)
+    monkeypatch.setenv("LAZYVOL_MAX_SCAN_FILES", "10")
+    with pytest.raises(ResourceLimitError, match=r"/d/: its index pages link 50 files, more than"):
+        lv.scan(f"{hostile_server.url}/d/")
+    assert [e for e in hostile_server.log if e[0] == "HEAD"] == []
+    monkeypatch.setenv("LAZYVOL_MAX_SCAN_FILES", "50")  # (at the limit: listed)
+    assert len(_io.list_objects(_io.Location(f"{hostile_server.url}/d/"))) == 50
