@@ -6,6 +6,7 @@ names the URL without credentials (:func:`scrub`). Also the remote timeout setti
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -14,6 +15,7 @@ from ._location import Location, display_url
 from ._range_refusal import range_refused, refusal_of
 from ._url_check import REDACTED as _REDACTED
 from .errors import (
+    FormatError,
     LazyvolError,
     OptionError,
     RemoteAccessError,
@@ -376,6 +378,18 @@ def no_filesystem(loc: Location, exc: Exception) -> LazyvolError:
         return err
     if isinstance(err, RemoteAccessError | SourceNotFoundError):
         return err
+    fo = loc.options.to_dict().get("fo") if loc.protocol == "reference" else None
+    if isinstance(fo, str) and any(
+        isinstance(e, UnicodeDecodeError | json.JSONDecodeError) for e in _chain(exc)
+    ):
+        # (fsspec reads a references file given by name as JSON text: a gzip-compressed one,
+        # stored with Content-Encoding: gzip, which S3 clients do not decode, is not)
+        return FormatError(
+            f"{display_url(fo)}: the references file is not JSON text "
+            f"({scrub(f'{type(exc).__name__}: {exc}', loc)}); fsspec reads a references file "
+            "(fo) as uncompressed JSON, or a Parquet folder: store it uncompressed (aws s3 cp "
+            "without --content-encoding gzip), or load it yourself and pass the dictionary as fo"
+        )
     return OptionError(
         f"{loc.display}: fsspec cannot make its {loc.protocol}:// filesystem from the URL and "
         f"storage_options ({scrub(f'{type(exc).__name__}: {exc}', loc)}); check the URL's form "
