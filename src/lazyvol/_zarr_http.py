@@ -154,6 +154,27 @@ class BoundedFsspecStore(FsspecStore):  # type: ignore[misc]
         if key.rsplit("/", 1)[-1] in ("zarr.json", ".zarray") and self.bound_of is not None:
             self.file_limit = self.bound_of(data)
 
+    async def _v3_beside(self, key: str, deadline: float | None) -> bool:
+        """Whether ``key``, refused (403), is a Zarr v2 metadata file beside a ``zarr.json``
+        that is there: zarr-python, not told the format, asks for ``zarr.json``, ``.zarray``
+        and ``.zattrs`` at once, and S3 (and an HTTPS URL of a bucket, or a CDN before one)
+        answers a key that does not exist with 403 to a caller
+        not allowed to list the bucket (s3:GetObject without s3:ListBucket, as public data is
+        often shared). With a ``zarr.json`` beside it, zarr uses that whatever the v2 file
+        holds (Zarr v3 is favoured), so the refused file is taken as absent, as zarr-python told
+        ``zarr_format=3`` reads such a store; a chunk, or a v2 file without a ``zarr.json``,
+        stays refused."""
+        folder, _, name = key.rpartition("/")
+        if name not in V2_METADATA:
+            return False
+        beside = f"{folder}/zarr.json" if folder else "zarr.json"
+        try:
+            look = self.fs._info(self._url(beside))
+            found = await (look if deadline is None else asyncio.wait_for(look, deadline))
+        except Exception:
+            return False
+        return isinstance(found, dict) and found.get("type") == "file"
+
     async def get(
         self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None = None
     ) -> Buffer | None:
@@ -210,26 +231,6 @@ class S3CheckedStore(BoundedFsspecStore):
             if err is exc:
                 raise
             raise err from None
-
-    async def _v3_beside(self, key: str, deadline: float | None) -> bool:
-        """Whether ``key``, refused (403), is a Zarr v2 metadata file beside a ``zarr.json``
-        that is there: zarr-python, not told the format, asks for ``zarr.json``, ``.zarray``
-        and ``.zattrs`` at once, and S3 answers a key that does not exist with 403 to a caller
-        not allowed to list the bucket (s3:GetObject without s3:ListBucket, as public data is
-        often shared). With a ``zarr.json`` beside it, zarr uses that whatever the v2 file
-        holds (Zarr v3 is favoured), so the refused file is taken as absent, as zarr-python told
-        ``zarr_format=3`` reads such a store; a chunk, or a v2 file without a ``zarr.json``,
-        stays refused."""
-        folder, _, name = key.rpartition("/")
-        if name not in V2_METADATA:
-            return False
-        beside = f"{folder}/zarr.json" if folder else "zarr.json"
-        try:
-            look = self.fs._info(self._url(beside))
-            found = await (look if deadline is None else asyncio.wait_for(look, deadline))
-        except Exception:
-            return False
-        return isinstance(found, dict) and found.get("type") == "file"
 
     async def _get(
         self, key: str, prototype: BufferPrototype, byte_range: ByteRequest | None
@@ -292,7 +293,18 @@ class CheckedFsspecStore(BoundedFsspecStore):
     ) -> Buffer | None:
         limit = self._check(key, byte_range)
         if byte_range is None:
-            return await self._whole(key, prototype, limit)
+            try:
+                return await self._whole(key, prototype, limit)
+            except (LazyvolError, FileNotFoundError):
+                raise
+            except Exception as exc:  # (typed: a 403 escaped as aiohttp's ClientResponseError)
+                where = Location(self._url(key))
+                err = translate(exc, where, f"reading the Zarr store's file {key}")
+                if isinstance(err, RemoteAccessError) and await self._v3_beside(
+                    key, remote_deadline()
+                ):
+                    return None  # (S3 over HTTPS, a CDN before a bucket not listed: 403)
+                raise err from None
         if not self._is_open:
             await self._open()
         url = self._url(key)
