@@ -34,7 +34,7 @@ from . import _io
 from ._io import Location
 from ._location import identity_url, is_url
 from .chunking import file_fingerprint
-from .errors import CacheError, SourceNotFoundError
+from .errors import CacheError, RemoteAccessError, SourceNotFoundError
 from .sources import content_sample
 from .zarr_meta import BASE_VERSION
 
@@ -73,11 +73,14 @@ def _reader_files(reader: Any, vol: Volume, loc: Location, options: dict[str, An
     reader_source: Any = loc  # readers take a Location
     try:
         listed = reader.source_files(reader_source, **options) or []
-    except SourceNotFoundError:
-        if loc.protocol not in ("http", "https"):
+    except (SourceNotFoundError, RemoteAccessError) as exc:
+        if not loc.is_remote or (
+            isinstance(exc, SourceNotFoundError) and loc.protocol not in ("http", "https")
+        ):
             raise
         raise UnkeyedSourceError(  # (the open read it by key; its files cannot be listed)
-            f"{loc.display}: the server lists no folder here (no index page), so the cache cannot "
+            f"{loc.display}: the server lists no folder here (no index page, or a listing "
+            "denied: s3:ListBucket), so the cache cannot "
             "key the store by the ETags of its files, and a chunk rewritten on the server would "
             "be served from the cache as the old one: not cached. Serve a folder listing, or "
             "write the store with lazyvol (its manifest keys it)"

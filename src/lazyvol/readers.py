@@ -23,6 +23,7 @@ from ._zarr_folder import ZARR_METADATA, files_under, is_part10, is_zarr_folder
 from .errors import (
     FormatError,
     LazyvolError,
+    RemoteAccessError,
     ResourceLimitError,
     SourceChangedError,
     SourceNotFoundError,
@@ -162,16 +163,20 @@ class ZarrReader:
             return files_under(os.path.abspath(source.url))
         try:
             return [child.url for child, _stamp in _io.list_objects(source)]
-        except SourceNotFoundError:
-            if source.protocol not in ("http", "https"):
+        except (SourceNotFoundError, RemoteAccessError) as exc:
+            if isinstance(exc, SourceNotFoundError) and source.protocol not in ("http", "https"):
                 raise
-        # A web server need not list its folders: a lazyvol store is named by its manifest (the
-        # checksums of every chunk and of the array metadata, each read verified against them).
+            unlisted = exc  # (a listing denied: a bucket, or a web folder, read without one)
+        # A web server need not list its folders, nor a bucket's reader have s3:ListBucket: a
+        # lazyvol store is named by its manifest (the checksums of every chunk and of the array
+        # metadata, each read verified against them).
         from .zarr_meta import LEGACY_MANIFEST, MANIFEST
 
         for name in (MANIFEST, LEGACY_MANIFEST):
             if _is_file(source.join(name)):
                 return [source.join(name).url]
+        if isinstance(unlisted, RemoteAccessError):
+            raise unlisted
         raise SourceNotFoundError(f"{source.display}: the server lists no folder here")
 
     def describe(self, source: Location) -> dict[str, Any]:

@@ -86,3 +86,22 @@ def test_a_chunk_answered_403_is_typed_never_fill(store) -> None:
     del files["/s.zarr/0/c/1/0/0"]  # (now answered 403)
     with pytest.raises(RemoteAccessError, match=r"s\.zarr/0/c/1/0/0: access denied"):
         vol.compute()
+
+
+def test_lazyvol_store_behind_a_403_is_cached_by_its_manifest(tmp_path: Path) -> None:
+    nib = pytest.importorskip("nibabel")
+    truth = np.random.default_rng(0).integers(-500, 500, (6, 7, 5)).astype("int16")
+    nib.save(nib.Nifti1Image(truth, np.diag([2.0, 3.0, 4.0, 1.0])), tmp_path / "a.nii")
+    root = tmp_path / "st.zarr"
+    lv.open(tmp_path / "a.nii").to_zarr(root)
+    files = {
+        f"/s.zarr/{f.relative_to(root).as_posix()}": f.read_bytes()
+        for f in root.rglob("*")
+        if f.is_file()
+    }
+    port = free_port()
+    with serving(_handler(files), port):
+        url = f"http://127.0.0.1:{port}/s.zarr"
+        np.testing.assert_array_equal(lv.open(url).compute(), truth)
+        for _ in range(2):  # (built, then served from the cache)
+            np.testing.assert_array_equal(lv.open(url, cache=True).compute(), truth)

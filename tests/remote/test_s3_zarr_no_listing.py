@@ -110,3 +110,25 @@ def test_missing_store_without_list_permission_is_still_refused(s3_bucket, no_li
     opts, _listings = no_list
     with pytest.raises(RemoteAccessError, match="access denied"):
         lv.open(f"s3://{s3_bucket}/nothing.zarr", storage_options=opts)
+
+
+@pytest.mark.parametrize("lazyvol_store", [False, True], ids=["foreign", "lazyvol"])
+def test_cached_open_without_list_permission(
+    tmp_path, s3_server: S3, s3_bucket, no_list, lazyvol_store
+):
+    """cache=True keys a store by the listing of its files: without s3:ListBucket a lazyvol
+    store is keyed by its manifest (as over a web server without index pages) and cached; a
+    foreign store is read uncached, with a warning saying why."""
+    import warnings
+
+    opts, _listings = no_list
+    expected = _put_store(tmp_path, s3_server, s3_bucket, "c.zarr", lazyvol_store=lazyvol_store)
+    url = f"s3://{s3_bucket}/c.zarr"
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        for _ in range(2):
+            np.testing.assert_array_equal(
+                lv.open(url, storage_options=opts, cache=True).compute(), expected
+            )
+    unkeyed = [w for w in seen if "s3:ListBucket" in str(w.message)]
+    assert bool(unkeyed) is not lazyvol_store
