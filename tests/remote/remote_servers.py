@@ -344,3 +344,51 @@ def s3_bucket(s3_server: S3, monkeypatch: pytest.MonkeyPatch) -> str:
     name = f"lv-{uuid.uuid4().hex[:12]}"
     s3_server.client.create_bucket(Bucket=name)
     return name
+
+
+#: S3's answer to a request the bucket policy does not grant.
+ACCESS_DENIED = (
+    b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
+    b"<Message>Access Denied</Message></Error>"
+)
+
+
+def no_list_proxy(upstream: int, listings: list[str]) -> type[BaseHTTPRequestHandler]:
+    """A pass-through proxy to the S3 server on port ``upstream`` for a caller granted
+    s3:GetObject without s3:ListBucket: 403 AccessDenied to every listing (each noted in
+    ``listings``) and where the server answers 404 (S3's answer for a missing key then)."""
+
+    class Proxy(QuietProxy):
+        def _forward(self) -> None:
+            listing = self.command == "GET" and ("list-type" in self.path or "prefix=" in self.path)
+            if listing:
+                listings.append(self.path)
+            status, headers, data = relay(self, upstream)
+            if status == 404 or listing:
+                self.send_response(403)
+                self.send_header("Content-Type", "application/xml")
+                body = ACCESS_DENIED if self.command != "HEAD" else b""
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            pass_on(self, status, headers, data)
+
+        do_GET = do_HEAD = do_PUT = do_POST = _forward
+
+    return Proxy
+
+
+@contextmanager
+def no_list_options(s3: S3) -> Iterator[tuple[dict[str, Any], list[str]]]:
+    """Storage options reaching ``s3`` through :func:`no_list_proxy`, and the listings asked."""
+    from lazyvol import _io
+
+    port = free_port()
+    upstream = int(s3.endpoint.rsplit(":", 1)[1])
+    opts = s3.options()
+    opts["client_kwargs"] = {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "us-east-1"}
+    listings: list[str] = []
+    with serving(no_list_proxy(upstream, listings), port):
+        yield opts, listings
+    _io.clear_filesystems()

@@ -7,62 +7,24 @@ message saying the listing was denied."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from remote_servers import S3, QuietProxy, free_port, pass_on, relay, serving
+from remote_servers import S3, no_list_options
 
 import lazyvol as lv
-from lazyvol import _io
 from lazyvol.errors import RemoteAccessError
 from lazyvol.testing import ome_zarr_attributes
 
 zarr = pytest.importorskip("zarr")
 
-_DENIED = (
-    b"<?xml version='1.0' encoding='UTF-8'?><Error><Code>AccessDenied</Code>"
-    b"<Message>Access Denied</Message></Error>"
-)
-
-
-def _no_list_proxy(upstream: int, listings: list[str]) -> type[BaseHTTPRequestHandler]:
-    """A proxy to the S3 server answering 403 AccessDenied to every listing and where the
-    server answers 404 (S3's answer for a missing key to a caller not allowed to list)."""
-
-    class Proxy(QuietProxy):
-        def _forward(self) -> None:
-            listing = self.command == "GET" and ("list-type" in self.path or "prefix=" in self.path)
-            if listing:
-                listings.append(self.path)
-            status, headers, data = relay(self, upstream)
-            if status == 404 or listing:
-                self.send_response(403)
-                self.send_header("Content-Type", "application/xml")
-                body = _DENIED if self.command != "HEAD" else b""
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                return
-            pass_on(self, status, headers, data)
-
-        do_GET = do_HEAD = do_PUT = do_POST = _forward
-
-    return Proxy
-
 
 @pytest.fixture
 def no_list(s3_server: S3) -> Iterator[tuple[dict[str, Any], list[str]]]:
-    port = free_port()
-    upstream = int(s3_server.endpoint.rsplit(":", 1)[1])
-    opts = s3_server.options()
-    opts["client_kwargs"] = {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "us-east-1"}
-    listings: list[str] = []
-    with serving(_no_list_proxy(upstream, listings), port):
-        yield opts, listings
-    _io.clear_filesystems()
+    with no_list_options(s3_server) as pair:
+        yield pair
 
 
 def _put_store(tmp_path: Path, s3: S3, bucket: str, prefix: str, *, lazyvol_store: bool) -> Any:
