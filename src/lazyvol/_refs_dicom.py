@@ -102,6 +102,13 @@ def _dicom_plan(vol: Any, display: str) -> Any:
             "describe every chunk with one BitsStored. Write the volume with "
             "lazyvol.open(...).to_zarr(...)"
         )
+    if plan.tiles and len(plan.mosaic) == 2:  # a Siemens mosaic (or a UIH GRID image)
+        raise UnsupportedError(
+            f"{display}: a mosaic series cannot be referenced one chunk per slice: each file is "
+            f"one image of {plan.mosaic[0]} x {plan.mosaic[1]} pixels holding its slices as "
+            "tiles (Siemens mosaics, UIH GRID images), so a slice's pixels are no contiguous "
+            "byte range. Convert with lazyvol.open(...).to_zarr(...)"
+        )
     if plan.flip_rows:  # GE epi_pepolar, reversed polarity (lazyvol.dicom.ge_phase)
         raise UnsupportedError(
             f"{display}: the frames' rows are stored in reverse order (a GE epi_pepolar volume "
