@@ -125,19 +125,22 @@ def position_quantum(values: ArrayLike) -> float:
     """
     arr = np.asarray(values, dtype=np.float64)
     columns = arr.reshape(-1, 1) if arr.ndim < 2 else arr.reshape(-1, arr.shape[-1])
+    writer = _shown(columns.ravel())  # (every coordinate, constant ones too: one writer's digits)
     q = 0.0
     for col in columns.T:
         if col.size and np.all(col == col[0]):
             continue
-        q = max(q, _column_quantum(col))
+        q = max(q, _column_quantum(col, writer))
     return max(q, mixed_writer_quantum(columns))
 
 
-def _column_quantum(col: np.ndarray) -> float:
+def _shown(values: np.ndarray) -> tuple[int, int, float]:
+    """The most decimals and significant digits the finite non-integral ``values`` show, and
+    the largest magnitude among them (0.0: every value integral or none finite)."""
     decimals = 0
     digits = 0
     largest = 0.0
-    for x in col:
+    for x in values:
         v = float(x)
         if not math.isfinite(v) or v.is_integer():
             continue  # an integral value shows nothing of the writer's precision
@@ -145,8 +148,22 @@ def _column_quantum(col: np.ndarray) -> float:
         decimals = max(decimals, shown)
         digits = max(digits, significant)
         largest = max(largest, abs(v))
-    if largest == 0.0:  # (every value integral: as coarse as their common step, 1 at least)
-        return _common_step(col, 1.0, 0.0)
+    return decimals, digits, largest
+
+
+def _column_quantum(col: np.ndarray, writer: tuple[int, int, float]) -> float:
+    """``col``'s step (:func:`position_quantum`); ``writer``: :func:`_shown` of every value of
+    the positions. A column of integral values is as coarse as the decimals the writer shows in
+    the other coordinates (a writer keeps one precision for all three: x of 0 and 3 written
+    beside z of 2.5 are whole numbers to a tenth, not a rounding to whole millimetres; their
+    significant digits say little: -12.5 shows three, written exactly), or a coarser step chance
+    would not explain; only when no coordinate shows a decimal is it as coarse as its common
+    step (1 at least)."""
+    decimals, digits, largest = _shown(col)
+    if largest == 0.0:
+        if writer[2] == 0.0:  # (every value integral: as coarse as their step, 1 at least)
+            return _common_step(col, 1.0, 0.0)
+        return _common_step(col, 10.0 ** -writer[0], 10.0 ** -writer[0])
     by_digits = max(10.0**-decimals, 10.0 ** (math.floor(math.log10(largest)) - digits + 1))
     return _common_step(col, by_digits, by_digits)
 
