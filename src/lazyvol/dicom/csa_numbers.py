@@ -99,7 +99,9 @@ def _item_texts(b: bytes) -> dict[str, tuple[str, list[str]]]:
                     n_values = item_no  # (no more values: nibabel's rule)
                 else:
                     texts.append(text)
-                ptr += length + (-length % 4)
+            # (an item past the values kept is skipped by its length, as dcm2niix skips every
+            # item; nibabel asserts it empty)
+            ptr += length + (-length % 4)
         out[name] = (vr, texts)
     return out
 
@@ -122,9 +124,11 @@ def _value(vr: str, text: str) -> Any:
 
 def read(b: bytes) -> dict[str, Any]:
     """The CSA header ``b`` read by nibabel's ``csareader`` (as :func:`checked`); where one
-    numeric item's text is no number to Python ('4.0' or '' for an integer, a word), which
-    fails nibabel's whole reading, read item by item: that item is a :class:`NotANumber` and
-    the rest of the header is kept (dcm2niix reads such a header: a count '4.0' is its 4).
+    numeric item's text is no number to Python ('4.0' or '' for an integer, a word), or an item
+    past an element's value count is not empty (nibabel asserts it is), which fails nibabel's
+    whole reading, read item by item: that item is a :class:`NotANumber` (the item past the
+    count skipped by its length, as dcm2niix skips it) and the rest of the header is kept
+    (dcm2niix reads such a header: a count '4.0' is its 4).
 
     Raises
     ------
@@ -137,7 +141,8 @@ def read(b: bytes) -> dict[str, Any]:
 
     try:
         return checked(csareader.read(b), b)
-    except ValueError as exc:
+    except (ValueError, AssertionError) as exc:
+        # (AssertionError: nibabel asserts an item past an element's value count is empty)
         if isinstance(exc, UnicodeDecodeError):
             raise
         try:
