@@ -60,7 +60,7 @@ from .stack_notes import (
     thickness_note,
     top_level_notes,
 )
-from .step_notes import irregular_spacing
+from .step_notes import far_slices, irregular_spacing
 from .support import geometry_missing, support_error
 
 __all__ = ["Problem", "build_volume"]
@@ -474,6 +474,8 @@ def _regular_step(
             return Problem(
                 "series", msg + ". lazyvol never averages spacing; " + stack_remedy(base)
             )
+        if far := far_slices(base, slots, opts.allow_gaps):  # (a damaged position: no gap)
+            return Problem("series", msg + far)
         if not opts.allow_gaps:
             missing_n = int(slots[-1]) + 1 - len(base)
             if doubt:
