@@ -23,6 +23,7 @@ __all__ = [
     "same_position_tolerance",
     "slice_projections",
     "spacing_tolerance",
+    "volumes_quantum",
 ]
 
 
@@ -151,20 +152,42 @@ def _shown(values: np.ndarray) -> tuple[int, int, float]:
     return decimals, digits, largest
 
 
+def volumes_quantum(volumes: Sequence[Sequence[Sequence[float] | None]]) -> float:
+    """:func:`position_quantum` of the positions of a stack's 4th-axis ``volumes`` (each a
+    sequence of positions, one per slice): the first volume's, or where finer, that of a volume
+    at positions of its own (one writer wrote them all: an exact first volume on a 2.5 mm grid,
+    30, 32.5, 35, shows one decimal of a writer of two, which a moved volume, -12.41, shows).
+    Volumes repeating the first one's positions (the usual case) are not read again."""
+    first = np.asarray(volumes[0], dtype=np.float64)
+    q = position_quantum(first)
+    for vol in volumes[1:]:
+        if q == 0.0:
+            break
+        if any(p is None for p in vol):
+            continue
+        pv = np.asarray(vol, dtype=np.float64)
+        if pv.shape != first.shape or not np.array_equal(pv, first):
+            own = position_quantum(pv)
+            q = min(q, own) if own > 0.0 else q
+    return q
+
+
 def _column_quantum(col: np.ndarray, writer: tuple[int, int, float]) -> float:
     """``col``'s step (:func:`position_quantum`); ``writer``: :func:`_shown` of every value of
-    the positions. A column of integral values is as coarse as the decimals the writer shows in
-    the other coordinates (a writer keeps one precision for all three: x of 0 and 3 written
-    beside z of 2.5 are whole numbers to a tenth, not a rounding to whole millimetres; their
-    significant digits say little: -12.5 shows three, written exactly), or a coarser step chance
-    would not explain; only when no coordinate shows a decimal is it as coarse as its common
-    step (1 at least)."""
+    the positions. A writer keeps one precision for all three coordinates, so the decimals and
+    significant digits a column shows are at least those any coordinate shows (x of 0 and 3
+    beside z of 2.5 are whole numbers to a tenth, not a rounding to whole millimetres; z of
+    30, 32.5, 35 beside x of -12.41 are to a hundredth; a column of integral values takes the
+    decimals only: the significant digits others show say little, -12.5 shows three, written
+    exactly), a coarser step taken only where chance would not explain it; a column of integral
+    values where no coordinate shows a decimal is as coarse as its common step (1 at least)."""
     decimals, digits, largest = _shown(col)
-    if largest == 0.0:
-        if writer[2] == 0.0:  # (every value integral: as coarse as their step, 1 at least)
-            return _common_step(col, 1.0, 0.0)
-        return _common_step(col, 10.0 ** -writer[0], 10.0 ** -writer[0])
-    by_digits = max(10.0**-decimals, 10.0 ** (math.floor(math.log10(largest)) - digits + 1))
+    if writer[2] == 0.0:  # (every value integral: as coarse as their step, 1 at least)
+        return _common_step(col, 1.0, 0.0)
+    by_digits = 10.0 ** -max(decimals, writer[0])
+    if largest > 0.0:  # (integral values: no digits of their own; others' say little: -12.5)
+        digits = max(digits, writer[1])
+        by_digits = max(by_digits, 10.0 ** (math.floor(math.log10(largest)) - digits + 1))
     return _common_step(col, by_digits, by_digits)
 
 

@@ -380,7 +380,7 @@ def _slice_step(
         }
     kept = (len(st.warnings), dict(st.meta), dict(st.relaxations))
     # (a 4D series partly rewritten: the coarse files may lie in any volume, the first one too)
-    q = max(slice_grid.position_quantum(p_first), mixed)
+    q = max(slice_grid.volumes_quantum([[r.ipp for r in v] for v in volumes]), mixed)
     changing = np.abs(np.asarray(normal, float))[np.ptp(p_first, axis=0) > 0]
     floor = q * float(changing.sum()) * (1.0 + 1e-6)
     # (a tolerance up to the positions' rounding is theirs; under 2 um: repeated positions, later)
