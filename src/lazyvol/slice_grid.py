@@ -24,6 +24,7 @@ __all__ = [
     "slice_projections",
     "spacing_tolerance",
     "volumes_quantum",
+    "along_within_rounding",
 ]
 
 
@@ -68,6 +69,26 @@ def numbered_stack(
     if not known:
         return np.zeros(3), step
     return known[0][1] - known[0][0] * step, step
+
+
+def along_within_rounding(extent: ArrayLike, normal: ArrayLike, q: float) -> bool:
+    """Whether ``extent`` (last slice's position minus the first's) lies along ``normal`` but
+    for positions rounded to ``q``: some ``t`` with every coordinate of ``extent - t * normal``
+    within ``q`` (each of the two positions off by up to ``q / 2`` in each coordinate; float
+    noise allowed for). Per coordinate, not as a distance: ``sqrt(3) q`` as a distance takes
+    slants a rounding cannot make (1.7 q in one coordinate)."""
+    e = np.asarray(extent, dtype=np.float64)
+    n = np.asarray(normal, dtype=np.float64)
+    tol = float(q) * (1.0 + 1e-6) + 1e-9
+    lo, hi = -math.inf, math.inf
+    for ei, ni in zip(e.tolist(), n.tolist(), strict=True):
+        if abs(ni) < 1e-12:
+            if abs(ei) > tol:
+                return False
+            continue
+        a, b = sorted(((ei - tol) / ni, (ei + tol) / ni))
+        lo, hi = max(lo, a), min(hi, b)
+    return lo <= hi
 
 
 def same_position_tolerance(extent: float) -> float:

@@ -285,8 +285,7 @@ def _order_by_position(
         # Positions written coarsely: a slant of the stack within their rounding is no gantry
         # tilt (a 40-slice oblique stack written with two decimals slanted by ~0.03 degrees).
         extent = np.subtract(base[-1].ipp or [0, 0, 0], base[0].ipp or [0, 0, 0])
-        slant = extent - normal * float(np.dot(extent, normal))
-        if float(np.linalg.norm(slant)) <= math.sqrt(3.0) * float(q):
+        if slice_grid.along_within_rounding(extent, normal, float(q)):
             slice_step = normal * float(np.dot(slice_step, normal))
     shear, note = shear_notes(slice_step, iop, st.meta.get("orientation_precision_deg", 0.0))
     st.meta.update(shear)
