@@ -271,7 +271,7 @@ def _order_by_position(
     proj_sorted = proj[order]
     recs_sorted = [records[i] for i in order]
     mixed = _mixed_rounding([recs_sorted])  # (once: every comparison allows for it)
-    stacked = _fourth_axis(st, proj_sorted, recs_sorted, mixed)
+    stacked = _fourth_axis(st, proj_sorted, recs_sorted, mixed * float(np.abs(normal).sum()) / 2)
     if isinstance(stacked, Problem):
         return stacked
     volumes, axis4 = stacked
@@ -302,11 +302,12 @@ def _fourth_axis(
     st: _Stack, proj_sorted: np.ndarray, recs_sorted: list[FrameRecord], mixed: float
 ) -> tuple[list[list[FrameRecord]], str | None] | Problem:
     """Distinct positions (within tolerance); when they repeat, the volumes of the 4th axis.
-    ``mixed``: :func:`_mixed_rounding` of the records."""
+    ``mixed``: how far along the normal :func:`_mixed_rounding` moves a position (each
+    coordinate by up to half of it: not sqrt(3) times it, which merged slices 1.5 mm apart)."""
     extent = float(proj_sorted[-1] - proj_sorted[0]) if len(proj_sorted) > 1 else 0.0
     same_tol = slice_grid.same_position_tolerance(extent)
     # (a series partly rewritten coarsely: repeats of one position differ by that rounding)
-    same_tol = max(same_tol, math.sqrt(3.0) * mixed)
+    same_tol = max(same_tol, mixed * (1.0 + 1e-6))
     bins: list[list[int]] = [[0]]
     for n in range(1, len(proj_sorted)):
         if proj_sorted[n] - proj_sorted[bins[-1][0]] <= same_tol:
