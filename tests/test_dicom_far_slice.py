@@ -48,3 +48,18 @@ def test_a_grid_less_than_half_full_is_not_advised_filled_but_fills_when_asked(t
     assert truth.files[6] in str(exc.value) and "missing. Pass allow_gaps" not in str(exc.value)
     vol = lv.open(tmp_path / "s", use_index=False, allow_gaps=True)
     assert vol.shape == (4, 4, 26) and vol.meta["filled_slices"] == list(range(6, 25))
+
+
+@pytest.mark.parametrize(("step", "far"), [(0.5, 2e5), (2.5, 1e9)])
+def test_a_far_off_slice_does_not_make_slices_one_position(tmp_path, step, far):
+    """Positions within 1e-5 of their extent were one position (a repeat): a damaged slice
+    1e9 mm off made every other slice one position (8 images 'x8'), 2e5 mm off merged slices
+    0.5 mm apart into 'positions repeat' naming healthy files. The extent that tolerance scales
+    with is at most 10 m (0.1 mm): the slices stay slices and the far one is named."""
+    z = [step * k for k in range(8)] + [far]
+    truth = write_dicom_series(
+        tmp_path / "s", (4, 4, 9), modality="MR", positions=np.array([[0, 0, v] for v in z])
+    )
+    with pytest.raises(lv.SeriesError, match="irregular slice spacing") as exc:
+        lv.open(tmp_path / "s", use_index=False)
+    assert f"damaged in {truth.files[8]} (1 slice(s)" in str(exc.value)

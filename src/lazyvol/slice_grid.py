@@ -91,10 +91,16 @@ def along_within_rounding(extent: ArrayLike, normal: ArrayLike, q: float) -> boo
     return lo <= hi
 
 
+#: The largest extent (mm) of positions :func:`same_position_tolerance` scales with: no body
+#: is longer; a larger one is a damaged position (1e5 mm would make slices 0.5 mm apart one).
+_LONGEST = 1e4
+
+
 def same_position_tolerance(extent: float) -> float:
     """How far apart (mm) two slice positions may lie and still be one position (a repeat of a
-    4th axis, not another slice): 1e-3 mm, or 1e-5 of the positions' ``extent`` where larger."""
-    return max(1e-3, 1e-5 * abs(float(extent)))
+    4th axis, not another slice): 1e-3 mm, or 1e-5 of the positions' ``extent`` (at most
+    ``_LONGEST``: 0.1 mm) where larger."""
+    return max(1e-3, 1e-5 * min(abs(float(extent)), _LONGEST))
 
 
 def position_labels(positions: Sequence[Sequence[float]]) -> list[int]:
