@@ -377,5 +377,7 @@ __all__ = ["REPORT_FORMAT"]
 #: files; a split reason names a value's single file; coarse positions are compared with the line
 #: per coordinate; sidecar numbers with a digit separator are left out (h219); every local
 #: compressed frame's head is checked at open and the widest precision chooses the dtype; .98
-#: duplicate copies are compared through lazyvol's reader (h218).
+#: duplicate copies are compared through lazyvol's reader (h218). Position rounding read from every
+#: coordinate and volume; slant and repeat tolerances judged per coordinate; far-off damaged
+#: slices named, not offered as gaps (h224).
 REPORT_FORMAT = 242

@@ -262,5 +262,6 @@ __all__ = ["INDEX_VERSION", "REPORT_FORMAT"]
 #: GE DELACQ states no delay; a private b-value that is no number beside a direction is malformed
 #: (h219). A Deflated file cut past its pixels, pixels only in a private (7FE1,xx10) element and
 #: Pixel Data only inside a sequence item get skips of their own; each compressed frame's
-#: codestream precision is recorded (h218).
+#: codestream precision is recorded (h218). A CSA header with a non-empty item past an element's
+#: value count is read item by item, not refused (h224).
 INDEX_VERSION = 162
