@@ -18,7 +18,7 @@ from remote_servers import free_port, serving
 
 import lazyvol as lv
 from lazyvol.errors import RemoteAccessError
-from lazyvol.testing import ome_zarr_attributes
+from lazyvol.testing import write_ome_zarr
 
 zarr = pytest.importorskip("zarr")
 
@@ -59,10 +59,7 @@ def _handler(files: dict[str, bytes]) -> type[BaseHTTPRequestHandler]:
 def store(tmp_path: Path) -> Iterator[tuple[str, dict[str, bytes], np.ndarray]]:
     truth = np.arange(6 * 7 * 5, dtype="int16").reshape(6, 7, 5)
     root = tmp_path / "store.zarr"
-    group = zarr.open_group(root, mode="w", zarr_format=3)
-    arr = group.create_array("0", shape=truth.shape, dtype="int16", chunks=(3, 7, 5))
-    arr[:] = truth
-    group.attrs.update(ome_zarr_attributes(scale=[1.0] * 3))
+    write_ome_zarr(root, truth, chunks=(3, 7, 5), scale=[1.0] * 3)
     files = {
         f"/s.zarr/{f.relative_to(root).as_posix()}": f.read_bytes()
         for f in root.rglob("*")

@@ -17,7 +17,7 @@ from remote_servers import S3
 
 import lazyvol as lv
 from lazyvol.errors import FormatError
-from lazyvol.testing import ome_zarr_attributes
+from lazyvol.testing import write_ome_zarr
 
 zarr = pytest.importorskip("zarr")
 
@@ -25,10 +25,7 @@ zarr = pytest.importorskip("zarr")
 def _store(tmp_path: Path) -> tuple[Path, np.ndarray]:
     truth = np.arange(6 * 7 * 5, dtype="int16").reshape(6, 7, 5)
     root = tmp_path / "store.zarr"
-    group = zarr.open_group(root, mode="w", zarr_format=3)
-    arr = group.create_array("0", shape=truth.shape, dtype="int16", chunks=(3, 7, 5))
-    arr[:] = truth
-    group.attrs.update(ome_zarr_attributes(scale=[1.0] * 3))
+    write_ome_zarr(root, truth, chunks=(3, 7, 5), scale=[1.0] * 3)
     return root, truth.transpose(2, 1, 0)
 
 
