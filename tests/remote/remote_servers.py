@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -392,3 +393,9 @@ def no_list_options(s3: S3) -> Iterator[tuple[dict[str, Any], list[str]]]:
     with serving(no_list_proxy(upstream, listings), port):
         yield opts, listings
     _io.clear_filesystems()
+
+
+def store_files(root: Path) -> dict[str, bytes]:
+    """Every file under the local store folder ``root`` by its path there (``"0/c/1/0/0"``), to
+    put on a server."""
+    return {f.relative_to(root).as_posix(): f.read_bytes() for f in root.rglob("*") if f.is_file()}

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from remote_servers import free_port, serving
+from remote_servers import free_port, serving, store_files
 
 import lazyvol as lv
 from lazyvol.errors import RemoteAccessError
@@ -60,11 +60,7 @@ def store(tmp_path: Path) -> Iterator[tuple[str, dict[str, bytes], np.ndarray]]:
     truth = np.arange(6 * 7 * 5, dtype="int16").reshape(6, 7, 5)
     root = tmp_path / "store.zarr"
     write_ome_zarr(root, truth, chunks=(3, 7, 5), scale=[1.0] * 3)
-    files = {
-        f"/s.zarr/{f.relative_to(root).as_posix()}": f.read_bytes()
-        for f in root.rglob("*")
-        if f.is_file()
-    }
+    files = {f"/s.zarr/{name}": data for name, data in store_files(root).items()}
     port = free_port()
     with serving(_handler(files), port):
         yield f"http://127.0.0.1:{port}/s.zarr", files, truth.transpose(2, 1, 0)
@@ -91,11 +87,7 @@ def test_lazyvol_store_behind_a_403_is_cached_by_its_manifest(tmp_path: Path) ->
     nib.save(nib.Nifti1Image(truth, np.diag([2.0, 3.0, 4.0, 1.0])), tmp_path / "a.nii")
     root = tmp_path / "st.zarr"
     lv.open(tmp_path / "a.nii").to_zarr(root)
-    files = {
-        f"/s.zarr/{f.relative_to(root).as_posix()}": f.read_bytes()
-        for f in root.rglob("*")
-        if f.is_file()
-    }
+    files = {f"/s.zarr/{name}": data for name, data in store_files(root).items()}
     port = free_port()
     with serving(_handler(files), port):
         url = f"http://127.0.0.1:{port}/s.zarr"

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hostile_server import HostileServer
-from remote_servers import S3
+from remote_servers import S3, store_files
 
 import lazyvol as lv
 from lazyvol.errors import FormatError
@@ -29,15 +29,9 @@ def _store(tmp_path: Path) -> tuple[Path, np.ndarray]:
     return root, truth.transpose(2, 1, 0)
 
 
-def _files(root: Path) -> list[tuple[str, bytes]]:
-    return [
-        (f.relative_to(root).as_posix(), f.read_bytes()) for f in root.rglob("*") if f.is_file()
-    ]
-
-
 def test_http_zarr_json_gzip_encoded_reads_as_written(tmp_path, hostile_server: HostileServer):
     root, truth = _store(tmp_path)
-    for name, data in _files(root):
+    for name, data in store_files(root).items():
         hostile_server.put(f"s.zarr/{name}", data, gzip_body=name.endswith("zarr.json"))
     url = f"{hostile_server.url}/s.zarr"
     ref = zarr.open_group(url, mode="r", zarr_format=3)["0"][:]  # (the reference: zarr-python)
@@ -47,7 +41,7 @@ def test_http_zarr_json_gzip_encoded_reads_as_written(tmp_path, hostile_server: 
 
 def test_s3_zarr_json_gzip_encoded_is_refused_typed(tmp_path, s3_server: S3, s3_bucket):
     root, _truth = _store(tmp_path)
-    for name, data in _files(root):
+    for name, data in store_files(root).items():
         extra = {}
         if name.endswith("zarr.json"):
             data, extra = gzip.compress(data), {"ContentEncoding": "gzip"}
